@@ -1,0 +1,14 @@
+"""Test settings: the real services on loopback unless the environment names others."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talad")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("TALAD_DATA_DIR", os.path.join(tempfile.gettempdir(), "talad-tests"))
+
+from server.settings import *  # noqa: F403
+
+# Hashing cost is not what these tests measure.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TALAD_THROTTLE_RATES = {"auth": "100000/min"}
