@@ -1,4 +1,4 @@
-"""Refuse oversized bodies before anything reads them."""
+"""Refuse requests no view can use, before anything parses them."""
 
 from collections.abc import Callable
 
@@ -8,12 +8,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from server.errors import error_body
 
 
-class BodySizeLimitMiddleware:
-    """413 for a body past the limit, judged by ``Content-Length`` before parsing.
+class RequestGuardMiddleware:
+    """Two refusals every endpoint needs, in one place:
 
-    Django's own ``DATA_UPLOAD_MAX_MEMORY_SIZE`` guards only ``request.body`` and form
-    parsing; DRF's JSON parser reads the stream directly, so a 10 MB JSON document would
-    otherwise be read and parsed in full.
+    - 413 for a body past the limit, judged by ``Content-Length`` before parsing. Django's
+      ``DATA_UPLOAD_MAX_MEMORY_SIZE`` guards only ``request.body`` and form parsing; DRF's
+      JSON parser reads the stream directly, so a 10 MB document would be read in full.
+    - 400 for a NUL character in the path or query: PostgreSQL text cannot hold one, and
+      a filter that passes it on fails inside the database instead of at the door.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -23,7 +25,7 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse(error_body("invalid", "Bad Content-Length."), status=400)
+            return _refuse(400, "Bad Content-Length header.")
         content_type = request.META.get("CONTENT_TYPE", "")
         limit = (
             settings.UPLOAD_MAX_BODY_BYTES
@@ -31,8 +33,14 @@ class BodySizeLimitMiddleware:
             else settings.API_MAX_BODY_BYTES
         )
         if length > limit:
-            return JsonResponse(
-                error_body("invalid", f"Body too large: at most {limit} bytes.", max_bytes=limit),
-                status=413,
-            )
+            return _refuse(413, f"Body too large: at most {limit} bytes.", max_bytes=limit)
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            return _refuse(400, "NUL characters are not allowed in URLs.")
         return self.get_response(request)
+
+
+def _refuse(status: int, message: str, **extra: object) -> JsonResponse:
+    return JsonResponse(error_body("invalid", message, **extra), status=status)

@@ -60,7 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "server.middleware.BodySizeLimitMiddleware",
+    "server.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -159,6 +159,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# The kernel is not an installed app, so autodiscovery does not see its tasks.
+CELERY_IMPORTS = ["server.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- auth ----------------------------------------------------------------------------
@@ -174,7 +176,7 @@ WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
 
 # --- i18n ----------------------------------------------------------------------------
 
-LANGUAGE_CODE = "th"
+LANGUAGE_CODE = "en"  # the fallback; browsers and apps ask for th or zh via Accept-Language
 LANGUAGES = [("th", "ไทย"), ("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "frontend" / "locale"]
 TIME_ZONE = "Asia/Bangkok"

@@ -1,0 +1,68 @@
+"""Production refuses to start without its secrets, and hardens itself when it does."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'debug': s.DEBUG, 'secure_cookie': s.SESSION_COOKIE_SECURE, "
+    "'csrf_secure': s.CSRF_COOKIE_SECURE, 'hsts': s.SECURE_HSTS_SECONDS, "
+    "'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE']}))"
+)
+PRODUCTION = {
+    "TALAD_ENV": "production",
+    "SECRET_KEY": "x" * 50,
+    "DATABASE_URL": "postgres://u:p@db.internal:5432/talad",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "ALLOWED_HOSTS": "talad.example",
+}
+
+
+def _run(extra: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env.update(DJANGO_SETTINGS_MODULE="server.settings", **extra)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = _run({k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_database_url():
+    result = _run({k: v for k, v in PRODUCTION.items() if k != "DATABASE_URL"})
+    assert result.returncode != 0
+    assert "DATABASE_URL must be set" in result.stderr
+
+
+def test_production_is_hardened():
+    result = _run(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "debug": False,
+        "secure_cookie": True,
+        "csrf_secure": True,
+        "hsts": 31536000,
+        "hosts": ["talad.example"],
+        "db": "django.db.backends.postgresql",
+    }
+
+
+def test_embedded_default_needs_nothing(tmp_path):
+    result = _run({"TALAD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    assert probe["debug"] is True
+    assert probe["db"] == "django.db.backends.sqlite3"
