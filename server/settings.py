@@ -98,6 +98,7 @@ DATABASES = {
 }
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Web, worker and beat share one file: WAL lets readers run beside the writer, and
     # IMMEDIATE transactions queue writers on the lock instead of failing mid-transaction.
     _db["OPTIONS"] = {

@@ -5,6 +5,9 @@ import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talad")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+# One connection per thread, closed after each test: the pool would keep connections open
+# that block dropping the test database. Process tests (daphne, celery) set their own.
+os.environ.setdefault("DB_POOL_MAX", "0")
 os.environ.setdefault("TALAD_DATA_DIR", os.path.join(tempfile.gettempdir(), "talad-tests"))
 
 from server.settings import *  # noqa: F403

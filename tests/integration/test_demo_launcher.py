@@ -1,0 +1,188 @@
+"""The demo launcher end to end: what a newcomer's ``./talad demo`` does, as a subprocess.
+
+It runs on the embedded default (SQLite and a private Redis in a temporary data folder), not
+on the test PostgreSQL and Redis, so it needs no database fixture; REDIS_URL and
+DATABASE_URL are removed from its environment on purpose.
+"""
+
+import contextlib
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from frontend.management.commands.seed_demo import FARMS
+from server.launcher import MARKER_ENV
+from tests.conftest import PASSWORD
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path("/proc/self/environ").exists(), reason="finds leftover processes through /proc"
+    ),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 150
+STOP_TIMEOUT_S = 20
+OPEN_LINE = re.compile(r"^\s*Open\s+(http://\S+?)/?\s*$")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_for(data_dir: Path) -> list[tuple[int, str]]:
+    """Live processes that belong to a launcher run on ``data_dir``.
+
+    Children carry the launcher's marker in their environment; Redis rewrites its own
+    environment area for its process title, so it is found by the socket in its title.
+    """
+    marker = f"{MARKER_ENV}={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2] == "Z":
+            continue
+        if marker in environ or str(data_dir) in cmdline:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+class Launcher:
+    """``python -m server.launcher`` with its output read on a thread, so it never blocks."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        env = dict(os.environ)
+        for name in ("REDIS_URL", "DATABASE_URL", MARKER_ENV):
+            env.pop(name, None)
+        env.update(
+            DJANGO_SETTINGS_MODULE="server.settings",
+            TALAD_DATA_DIR=str(data_dir),
+            PYTHONUNBUFFERED="1",
+            NO_COLOR="1",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.launcher", "--port", str(port),
+             "--ready-timeout", "120"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def output(self, last: int = 80) -> str:
+        return "\n".join(self.lines[-last:])
+
+    def wait_for_url(self, timeout: float) -> str:
+        """The app URL from the banner, which the launcher prints once /readyz is 200."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(
+                    f"launcher exited ({self.proc.wait()}) before it was ready:\n{self.output()}"
+                )
+            if match := OPEN_LINE.match(line):
+                return match.group(1)
+        pytest.fail(f"launcher printed no URL within {timeout}s:\n{self.output()}")
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[tuple[Launcher, Path]]:
+    data_dir = tmp_path / "data"
+    run = Launcher(data_dir, _free_port())
+    try:
+        yield run, data_dir
+    finally:
+        # A failed test must not leave a platform running on the machine.
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+            try:
+                run.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait()
+        for pid, _ in _processes_for(data_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
+    run, data_dir = launcher
+
+    # given a launcher that says where to open the app
+    base = run.wait_for_url(STARTUP_TIMEOUT_S)
+    port = int(base.rsplit(":", 1)[1])
+
+    # then it is ready and serves the seeded farms
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/readyz").status_code == 200
+        farms = http.get("/api/farms/")
+        assert farms.status_code == 200
+        names = {farm["name"] for farm in farms.json()["results"]}
+        assert {farm["name"] for farm in FARMS} <= names
+
+        # and a newcomer can sign up over HTTP
+        username = f"smoke_{uuid.uuid4().hex[:10]}"
+        reply = http.post("/api/auth/register/", json={"username": username, "password": PASSWORD})
+        assert reply.status_code == 201, reply.text
+        body = reply.json()
+        assert body["username"] == username
+        assert body["token"]
+        me = http.get("/api/me/", headers={"Authorization": f"Token {body['token']}"})
+        assert me.status_code == 200
+        assert me.json()["username"] == username
+
+    assert _processes_for(data_dir), "the launcher's children should be running"
+
+    # when Ctrl-C reaches the launcher
+    run.proc.send_signal(signal.SIGINT)
+
+    # then it stops everything it started and exits 0
+    try:
+        code = run.proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"launcher still running {STOP_TIMEOUT_S}s after SIGINT:\n{run.output()}")
+    assert code == 0, run.output()
+    assert _processes_for(data_dir) == []
+    assert not (data_dir / "redis.sock").exists()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing should listen on the web port"
