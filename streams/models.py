@@ -37,3 +37,75 @@ class LiveSession(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ShowcaseItem(models.Model):
+    """A product offered in one session: its live price and the units set aside for it.
+
+    ``left`` starts at ``allotment`` and only ever moves by conditional updates
+    (``left >= n``), so a session never sells more than it set aside."""
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="showcase")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
+    live_price = models.DecimalField(_("live price"), max_digits=12, decimal_places=2)
+    allotment = models.PositiveIntegerField(_("units for this session"))
+    left = models.PositiveIntegerField(_("units left"))
+    position = models.PositiveIntegerField(default=0)
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "product"], name="showcase_once"),
+            models.CheckConstraint(
+                condition=models.Q(left__lte=models.F("allotment")), name="showcase_left_lte"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(live_price__gte=0), name="showcase_price_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in session {self.session_id}"
+
+
+class ChatMessage(models.Model):
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="chat")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["session", "-id"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class SessionMute(models.Model):
+    """A user the host silenced for this session; their chat is refused with ``forbidden``."""
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="mutes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    muted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "user"], name="mute_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} muted in session {self.session_id}"

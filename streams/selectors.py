@@ -1,8 +1,17 @@
 """Session reads."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from streams.models import LiveSession, SessionStatus
+from server import presence, publisher
+from streams.models import ChatMessage, LiveSession, SessionStatus, ShowcaseItem
+
+SNAPSHOT_CHAT = 30
+
+# Higher apps add to the snapshot (coupons: open drops with coupons left) at start-up.
+snapshot_providers: dict[str, Callable[[LiveSession], Any]] = {}
 
 
 def session_list() -> QuerySet[LiveSession]:
@@ -18,3 +27,65 @@ def session_list() -> QuerySet[LiveSession]:
         .annotate(rank=rank)
         .order_by("rank", "scheduled_at", "-ended_at", "id")
     )
+
+
+def showcase_data(item: ShowcaseItem) -> dict[str, Any]:
+    return {
+        "product": item.product_id,
+        "name": item.product.name,
+        "unit": item.product.unit,
+        "currency": item.product.currency,
+        "price": str(item.product.price),
+        "live_price": str(item.live_price),
+        "allotment": item.allotment,
+        "left": item.left,
+        "pinned": item.pinned_at is not None,
+    }
+
+
+def session_snapshot(*, session_id: int) -> dict[str, Any] | None:
+    """Everything a viewer needs to draw the live page, as of ``last_seq``. The seq is read
+    first: an event published while the rest is read comes after it and is delivered live,
+    so the client may see a fact twice but never misses one."""
+    seq = publisher.last_seq(session_id)
+    session = LiveSession.objects.select_related("farm", "host").filter(pk=session_id).first()
+    if session is None:
+        return None
+    items = list(session.showcase.select_related("product"))
+    pinned = max(
+        (i for i in items if i.pinned_at is not None), key=lambda i: i.pinned_at, default=None
+    )
+    chat = list(
+        ChatMessage.objects.filter(session=session, deleted_at__isnull=True)
+        .select_related("user")
+        .order_by("-id")[:SNAPSHOT_CHAT]
+    )
+    snapshot = {
+        "session": {
+            "id": session.pk,
+            "title": session.title,
+            "status": session.status,
+            "language": session.language,
+            "host": {"id": session.host_id, "name": str(session.host)},
+            "farm": {
+                "id": session.farm_id,
+                "name": session.farm.name,
+                "province": session.farm.province,
+                "district": session.farm.district,
+                "poverty_county": session.farm.poverty_county,
+            },
+            "scheduled_at": session.scheduled_at,
+            "started_at": session.started_at,
+        },
+        "pinned": showcase_data(pinned) if pinned else None,
+        "showcase": [showcase_data(i) for i in items],
+        "chat": [
+            {"id": m.pk, "user": str(m.user), "user_id": m.user_id, "text": m.text}
+            for m in reversed(chat)
+        ],
+        "viewers": presence.viewer_count(session_id),
+        "last_seq": seq,
+    }
+    for name, provider in snapshot_providers.items():
+        snapshot[name] = provider(session)
+    return snapshot

@@ -1,12 +1,44 @@
-"""Session writes."""
+"""Session writes: lifecycle, showcase, pinning, chat and its moderation, reactions.
 
+Each raises a ``streams.errors`` refusal; events are published after commit.
+"""
+
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
 
 from catalog.errors import NotFarmOwner
-from catalog.models import Farm
+from catalog.models import Farm, Product
 from server.accounts.models import User
-from server.errors import Invalid
-from streams.models import LiveSession
+from server.errors import Invalid, NotFound
+from server.publisher import Coalescer, publish, session_tag
+from server.ratelimit import hit
+from server.redis import redis_client
+from streams import events
+from streams.errors import (
+    BadShowcase,
+    ChatRateLimited,
+    Muted,
+    NotSessionHost,
+    SessionEnded,
+)
+from streams.models import ChatMessage, LiveSession, SessionMute, SessionStatus, ShowcaseItem
+
+CHAT_MAX_CHARS = 300
+CHAT_RATE = (5, 10.0)  # messages per seconds, per user per session
+REACTION_KINDS = frozenset({"heart", "like", "laugh", "wow", "clap", "fire"})
+REACTIONS_EVERY_S = 0.5
+reactions_coalescer = Coalescer("reactions", REACTIONS_EVERY_S)
+
+# Higher apps (coupons: close open drops) register what must happen when a session ends.
+session_end_hooks: list[Callable[[LiveSession, datetime], None]] = []
+
+
+def _require_host(*, session: LiveSession, actor: User) -> None:
+    if not (actor.is_staff or session.host_id == actor.pk):
+        raise NotSessionHost("Only this session's host may do this.")
 
 
 def session_create(
@@ -35,3 +67,198 @@ def session_create(
         language=language,
         scheduled_at=scheduled_at,
     )
+
+
+def session_start(*, session: LiveSession, actor: User, now: datetime) -> LiveSession:
+    """Go live. Starting a live session again is a no-op. Raises ``NotSessionHost``,
+    ``SessionEnded``."""
+    _require_host(session=session, actor=actor)
+    with transaction.atomic():
+        updated = LiveSession.objects.filter(pk=session.pk, status=SessionStatus.SCHEDULED).update(
+            status=SessionStatus.LIVE, started_at=now
+        )
+        session.refresh_from_db()
+        if not updated and session.status == SessionStatus.ENDED:
+            raise SessionEnded("This session has ended; schedule a new one.")
+        if updated:
+            publish(session.pk, events.SessionState(status=SessionStatus.LIVE))
+    return session
+
+
+def session_end(*, session: LiveSession, actor: User, now: datetime) -> LiveSession:
+    """End a scheduled or live session (ending twice is a no-op); runs the end hooks in the
+    same transaction. Raises ``NotSessionHost``."""
+    _require_host(session=session, actor=actor)
+    with transaction.atomic():
+        updated = (
+            LiveSession.objects.filter(pk=session.pk)
+            .exclude(status=SessionStatus.ENDED)
+            .update(status=SessionStatus.ENDED, ended_at=now)
+        )
+        session.refresh_from_db()
+        if updated:
+            for hook in session_end_hooks:
+                hook(session, now)
+            publish(session.pk, events.SessionState(status=SessionStatus.ENDED))
+    return session
+
+
+def showcase_add(
+    *,
+    session: LiveSession,
+    actor: User,
+    product: Product,
+    live_price: Decimal,
+    allotment: int,
+) -> ShowcaseItem:
+    """Offer one of the farm's products in this session. Raises ``NotSessionHost``,
+    ``SessionEnded``, ``BadShowcase`` (another farm's product, more than in stock, twice)."""
+    _require_host(session=session, actor=actor)
+    if session.status == SessionStatus.ENDED:
+        raise SessionEnded("This session has ended.")
+    if product.farm_id != session.farm_id:
+        raise BadShowcase(
+            "Only this farm's products can be shown.", fields={"product": ["Not this farm's."]}
+        )
+    if allotment > product.stock:
+        raise BadShowcase(
+            f"Only {product.stock} {product.unit} in stock.",
+            fields={"allotment": [f"At most {product.stock}."]},
+        )
+    position = session.showcase.count()
+    try:
+        with transaction.atomic():
+            return ShowcaseItem.objects.create(
+                session=session,
+                product=product,
+                live_price=live_price,
+                allotment=allotment,
+                left=allotment,
+                position=position,
+            )
+    except IntegrityError:
+        raise BadShowcase(
+            "This product is already in the showcase.", fields={"product": ["Already shown."]}
+        ) from None
+
+
+def showcase_pin(
+    *, session: LiveSession, actor: User, product_id: int, now: datetime
+) -> ShowcaseItem:
+    """Pin a showcased product for every viewer. Raises ``NotSessionHost``, ``NotFound``,
+    ``SessionEnded``."""
+    _require_host(session=session, actor=actor)
+    if session.status == SessionStatus.ENDED:
+        raise SessionEnded("This session has ended.")
+    item = (
+        ShowcaseItem.objects.select_related("product")
+        .filter(session=session, product_id=product_id)
+        .first()
+    )
+    if item is None:
+        raise NotFound("That product is not in this session's showcase.")
+    with transaction.atomic():
+        ShowcaseItem.objects.filter(session=session).exclude(pk=item.pk).update(pinned_at=None)
+        item.pinned_at = now
+        item.save(update_fields=["pinned_at"])
+        publish(session.pk, pinned_event(item))
+    return item
+
+
+def pinned_event(item: ShowcaseItem) -> events.ProductPinned:
+    return events.ProductPinned(
+        product=item.product_id,
+        name=item.product.name,
+        live_price=item.live_price,
+        currency=item.product.currency,
+        unit=item.product.unit,
+        left=item.left,
+    )
+
+
+def chat_post(*, session: LiveSession, user: User, text: str, now: datetime) -> ChatMessage:
+    """Post to the session's chat. Raises ``Invalid`` (empty, too long), ``SessionEnded``,
+    ``Muted``, ``ChatRateLimited``."""
+    text = text.strip()
+    if not text:
+        raise Invalid("Say something.", fields={"text": ["Empty."]})
+    if len(text) > CHAT_MAX_CHARS:
+        raise Invalid(
+            f"At most {CHAT_MAX_CHARS} characters.",
+            fields={"text": [f"At most {CHAT_MAX_CHARS} characters."]},
+        )
+    if session.status == SessionStatus.ENDED:
+        raise SessionEnded("This session has ended.")
+    if SessionMute.objects.filter(session=session, user=user).exists():
+        raise Muted("The host has muted you in this session.")
+    limit, window = CHAT_RATE
+    if not hit(f"chat:{session.pk}:{user.pk}", limit=limit, window_s=window):
+        raise ChatRateLimited("Slow down: a few messages every few seconds.")
+    with transaction.atomic():
+        message = ChatMessage.objects.create(session=session, user=user, text=text, created_at=now)
+        publish(
+            session.pk,
+            events.ChatPosted(id=message.pk, user=str(user), user_id=user.pk, text=text),
+        )
+    return message
+
+
+def chat_delete(*, session: LiveSession, actor: User, message_id: int, now: datetime) -> None:
+    """Hide a message for everyone. Raises ``NotSessionHost``, ``NotFound``."""
+    _require_host(session=session, actor=actor)
+    with transaction.atomic():
+        updated = ChatMessage.objects.filter(
+            pk=message_id, session=session, deleted_at__isnull=True
+        ).update(deleted_at=now, deleted_by=actor)
+        if not updated:
+            if not ChatMessage.objects.filter(pk=message_id, session=session).exists():
+                raise NotFound("No such message in this session.")
+            return
+        publish(session.pk, events.ChatDeleted(id=message_id))
+
+
+def chat_mute(*, session: LiveSession, actor: User, user_id: int) -> None:
+    """Mute a user for this session (muting twice is a no-op). Raises ``NotSessionHost``,
+    ``NotFound``, ``Invalid`` (the host cannot mute themself)."""
+    _require_host(session=session, actor=actor)
+    if user_id == session.host_id:
+        raise Invalid("The host cannot be muted.")
+    if not User.objects.filter(pk=user_id).exists():
+        raise NotFound("No such user.")
+    SessionMute.objects.get_or_create(
+        session=session, user_id=user_id, defaults={"muted_by": actor}
+    )
+
+
+def chat_unmute(*, session: LiveSession, actor: User, user_id: int) -> None:
+    _require_host(session=session, actor=actor)
+    SessionMute.objects.filter(session=session, user_id=user_id).delete()
+
+
+def reactions_key(session_id: int) -> str:
+    return f"live:{session_tag(session_id)}:reactions"
+
+
+def reaction_add(*, session_id: int, kind: str) -> None:
+    """Count a reaction into the session's next ``reactions`` event (coalesced: at most
+    one event per ``REACTIONS_EVERY_S`` whatever the input rate). Raises ``Invalid``."""
+    if kind not in REACTION_KINDS:
+        raise Invalid(f"Unknown reaction {kind!r}.", fields={"kind": sorted(REACTION_KINDS)})
+    redis_client().hincrby(reactions_key(session_id), kind, 1)
+    reactions_flush(session_id=session_id)
+
+
+def reactions_flush(*, session_id: int) -> None:
+    """Publish the counts gathered since the last flush, if this process holds the turn."""
+    if not reactions_coalescer.try_acquire(session_id):
+        return
+    client = redis_client()
+    pipe = client.pipeline()
+    pipe.hgetall(reactions_key(session_id))
+    pipe.delete(reactions_key(session_id))
+    counts, _ = pipe.execute()
+    if counts:
+        publish(
+            session_id,
+            events.Reactions(counts={k.decode(): int(v) for k, v in counts.items()}),
+        )

@@ -1,0 +1,78 @@
+"""The per-process live loop: viewer presence and trailing flushes of coalesced facts.
+
+Once a second this process reports its local viewer counts (``server.presence``), publishes
+the fleet's total when it changed and it holds the turn, and flushes reactions counted since
+the last ``reactions`` event. Higher apps add their own coalesced facts (coupons left, stock
+left) to ``tick_hooks`` at start-up.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from server import presence
+from server.fanout import broadcaster
+from server.publisher import publish_now
+from streams import events
+from streams.services import reactions_flush
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+tick_hooks: list[Callable[[int], None]] = [
+    lambda session_id: reactions_flush(session_id=session_id)
+]
+
+
+class LiveLoop:
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._reported: set[int] = set()
+
+    def ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def tick_now(self) -> None:
+        """One tick, awaited (tests and the first viewer of a session)."""
+        counts = {s: broadcaster().local_count(s) for s in broadcaster().sessions()}
+        # A session whose last local viewer left reports 0 once, then is forgotten.
+        for gone in self._reported - counts.keys():
+            counts[gone] = 0
+        self._reported = {s for s, n in counts.items() if n > 0}
+        if counts:
+            await asyncio.to_thread(self._tick_sync, counts)
+
+    @staticmethod
+    def _tick_sync(counts: dict[int, int]) -> None:
+        for session_id, (total, changed) in presence.report(counts).items():
+            if changed:
+                publish_now(session_id, events.Viewers(count=total))
+        for session_id, n in counts.items():
+            if n > 0:
+                for hook in tick_hooks:
+                    hook(session_id)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick_now()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live loop tick failed; trying again")
+            await asyncio.sleep(TICK_S)
+
+
+_loops: dict[asyncio.AbstractEventLoop, LiveLoop] = {}
+
+
+def live_loop() -> LiveLoop:
+    loop = asyncio.get_running_loop()
+    for old in [old for old in _loops if old.is_closed()]:
+        with contextlib.suppress(KeyError):
+            del _loops[old]
+    if loop not in _loops:
+        _loops[loop] = LiveLoop()
+    return _loops[loop]
