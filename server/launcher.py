@@ -341,10 +341,9 @@ class Launcher:
                 f"port {self.options.port} or {self.options.port + 1} is taken; using {port}"
                 f" (web) and {port + 1} (media) instead"
             )
-        daphne = [sys.executable, "-m", "daphne", "-b", host]
-        self._spawn("web", [*daphne, "-p", str(port), "server.asgi:application"])
+        self._spawn("web", daphne_command(host, port, "server.asgi:application"))
         # Placeholder: the video work replaces this with the WHIP/WHEP media process.
-        self._spawn("media", [*daphne, "-p", str(port + 1), "server.asgi:application"])
+        self._spawn("media", daphne_command(host, port + 1, "server.asgi:application"))
         if self.options.worker:
             celery = [sys.executable, "-m", "celery", "-A", "server"]
             self._spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "1"])
@@ -588,6 +587,14 @@ class Launcher:
             self.lock_file.close()
         if self.children:
             self.console.say("stopped")
+
+
+def daphne_command(host: str, port: int, app: str) -> list[str]:
+    """Daphne on a Twisted endpoint with a listen backlog of 1024: Twisted's default of 50
+    refuses connections in a storm of viewers joining at once."""
+    interface = host.strip("[]").replace(":", "\\:")
+    endpoint = f"tcp:port={port}:interface={interface}:backlog=1024"
+    return [sys.executable, "-m", "daphne", "-e", endpoint, app]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
