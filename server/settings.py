@@ -163,6 +163,11 @@ CELERY_TIMEZONE = "UTC"
 # The kernel is not an installed app, so autodiscovery does not see its tasks.
 CELERY_IMPORTS = ["server.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "close-overdue-drops": {"task": "coupons.close_overdue_drops", "schedule": 2.0},
+    "reconcile-gates": {"task": "coupons.reconcile", "schedule": 5.0},
+    "expire-claims": {"task": "coupons.expire_claims", "schedule": 30.0},
+}
 
 # --- auth ----------------------------------------------------------------------------
 
@@ -176,6 +181,8 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 WS_TICKET_TTL_S = env.int("WS_TICKET_TTL_S", default=30)
+# A coupon claim needs an account made before the drop opened: fresh bot accounts gain nothing.
+CLAIM_NEEDS_PRIOR_ACCOUNT = env.bool("CLAIM_NEEDS_PRIOR_ACCOUNT", default=True)
 
 # --- i18n ----------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ from server import health
 api_patterns = [
     path("", include("server.accounts.urls")),
     path("", include("catalog.urls")),
+    path("", include("streams.media.urls")),  # WHIP/WHEP (docs/video.md)
     path("", include("streams.urls")),
+    path("", include("coupons.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -9,20 +9,21 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from server.errors import DomainError, NotAuthenticated
 from server.fanout import broadcaster
 from server.groups import user_group
 from server.publisher import encode, now_ts, replay
 from streams import messages, services
+from streams.handlers import HANDLERS, handles
 from streams.live import live_loop
 from streams.models import LiveSession
 from streams.selectors import session_snapshot
@@ -43,19 +44,6 @@ FLOOD_CLOSE_AFTER = 40
 # CLOSE_TOO_SLOW, it reconnects with last_seq and gets a replay or a fresh snapshot.
 SLOW_VIEWER_BYTES = 1024 * 1024
 
-Handler = Callable[["LiveConsumer", Any, Any], Awaitable[dict[str, Any] | None]]
-# type -> (data schema, handler). Higher apps register theirs (coupons: "coupon.claim").
-HANDLERS: dict[str, tuple[type[BaseModel], Handler]] = {}
-
-
-def handles(kind: str, schema: type[BaseModel]) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        HANDLERS[kind] = (schema, func)
-        return func
-
-    return register
-
-
 def _pending_bytes(transport: Any) -> int:
     """Bytes Twisted holds for this socket and has not written yet (0 if unknown)."""
     try:
@@ -71,6 +59,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope.get("user")
+        self.state: dict[str, Any] = {}
         self.joined = False
         if not await _session_exists(self.session_id):
             await self.close(code=CLOSE_NOT_FOUND)

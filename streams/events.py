@@ -1,9 +1,8 @@
 """Broadcast events of the live channel (CONTRACT.md), typed; published after commit."""
 
-from decimal import Decimal
-
 from pydantic import Field
 
+from server.money import Money
 from server.publisher import Event, publish
 
 __all__ = ["publish"]
@@ -42,7 +41,7 @@ class ProductPinned(Event):
     type = "product.pinned"
     product: int
     name: str
-    live_price: Decimal
+    live_price: Money
     currency: str
     unit: str
     left: int

@@ -1,0 +1,1 @@
+"""Coupon writes: campaigns, drops, claims, and reconciling the gate with the database."""

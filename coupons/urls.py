@@ -1,0 +1,14 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from coupons import api
+
+router = SimpleRouter()
+router.register("campaigns", api.CampaignViewSet, basename="campaign")
+
+urlpatterns = [
+    *router.urls,
+    path("sessions/<int:session_id>/drops/", api.SessionDropsView.as_view(), name="drop-open"),
+    path("drops/<int:drop_id>/claim/", api.DropClaimView.as_view(), name="drop-claim"),
+    path("me/coupons/", api.MyCouponsView.as_view(), name="my-coupons"),
+]
