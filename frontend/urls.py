@@ -1,5 +1,7 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import path
+from django.views.generic import TemplateView
 
 from frontend import views
 
@@ -13,4 +15,10 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The host's studio: camera, go live over WHIP, stream health (frontend/studio.js).
+    path(
+        "studio/<int:session_id>/",
+        login_required(TemplateView.as_view(template_name="frontend/studio.html")),
+        name="studio",
+    ),
 ]

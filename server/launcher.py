@@ -342,8 +342,11 @@ class Launcher:
                 f" (web) and {port + 1} (media) instead"
             )
         self._spawn("web", daphne_command(host, port, "server.asgi:application"))
-        # Placeholder: the video work replaces this with the WHIP/WHEP media process.
-        self._spawn("media", daphne_command(host, port + 1, "server.asgi:application"))
+        # WHIP/WHEP and the relay, in a process of its own; MEDIA_NODE_URL is how web
+        # processes (and browsers, after a 307) reach it (server/media_asgi.py).
+        media_url = f"MEDIA_NODE_URL=http://{url_host(host)}:{port + 1}"
+        media = daphne_command(host, port + 1, "server.media_asgi:application")
+        self._spawn("media", ["env", media_url, *media])
         if self.options.worker:
             celery = [sys.executable, "-m", "celery", "-A", "server"]
             self._spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "1"])
@@ -532,7 +535,7 @@ class Launcher:
             f"  Open          {base}/",
             f"  API docs      {base}/api/docs/",
             f"  Admin         {base}/admin/",
-            f"  Media         http://{url_host(host)}:{port + 1}/  (placeholder)",
+            f"  Media         http://{url_host(host)}:{port + 1}/  (WHIP/WHEP, docs/video.md)",
             "",
             "  Demo accounts, as seed_demo printed them:",
             *[f"    {line}" for line in accounts],

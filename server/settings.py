@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "server.accounts",
     "catalog",
     "streams",
+    "streams.media",
     "coupons",
     "orders",
     "frontend",
@@ -290,3 +291,26 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- live video (streams.media, docs/video.md) ----------------------------------------
+
+# STUN/TURN for our peer connections and for clients, as JSON in the browser's shape:
+# [{"urls": ["turn:turn.example.com:3478"], "username": "u", "credential": "p"}].
+# None by default: aiortc would otherwise ask a public STUN server.
+MEDIA_ICE_SERVERS = env.json("MEDIA_ICE_SERVERS", default=[])
+# Addresses our host candidates use; empty: every interface aioice finds (not loopback).
+# Tests and the loopback-only mode set 127.0.0.1.
+MEDIA_ICE_HOST_ADDRESSES = env.list("MEDIA_ICE_HOST_ADDRESSES", default=[])
+# This process's advertised base URL when it is a media process (the Procfile's `media`
+# sets it); empty: a web process, which redirects WHIP/WHEP to a media process.
+MEDIA_NODE_URL = env.str("MEDIA_NODE_URL", default="")
+# A media process that has not said it is alive for this long no longer holds its sessions.
+MEDIA_NODE_TTL_S = env.float("MEDIA_NODE_TTL_S", default=6.0)
+# A peer connection not connected within this long is closed (ICE that never starts).
+MEDIA_CONNECT_TIMEOUT_S = env.float("MEDIA_CONNECT_TIMEOUT_S", default=10.0)
+# Peer connections one media process takes; past it WHEP answers 503 (see docs/video.md).
+MEDIA_MAX_PEERS = env.int("MEDIA_MAX_PEERS", default=150)
+# Record each publication to WebM under MEDIA_ROOT/recordings/ (the host may opt out).
+MEDIA_RECORDING = env.bool("MEDIA_RECORDING", default=True)
+# Browser origins (besides ALLOWED_HOSTS' own) whose pages may call a media process.
+MEDIA_CORS_ORIGINS = env.list("MEDIA_CORS_ORIGINS", default=[])

@@ -1,0 +1,7 @@
+"""``python -m bench.media``: see ``bench.media.run``."""
+
+import sys
+
+from bench.media.run import main
+
+sys.exit(main())
