@@ -32,6 +32,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "claim_expired": 409,
     "coupon_not_applicable": 422,
     "conflict": 409,
+    # Added beyond CONTRACT.md's list: a needed service (a media process, Redis) is down
+    # or full; retry later.
+    "unavailable": 503,
 }
 
 
