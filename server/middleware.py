@@ -1,9 +1,11 @@
 """Refuse requests no view can use, before anything parses them."""
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from server.errors import error_body
 
@@ -44,3 +46,22 @@ class RequestGuardMiddleware:
 
 def _refuse(status: int, message: str, **extra: object) -> JsonResponse:
     return JsonResponse(error_body("invalid", message, **extra), status=status)
+
+
+class DisplayTimezoneMiddleware:
+    """Pages show times where the farms are; the API keeps UTC, so every client parses the
+    same instant (a local zone's historical offsets are not even valid RFC 3339)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.zone = zoneinfo.ZoneInfo(settings.DISPLAY_TIME_ZONE)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            timezone.deactivate()
+        else:
+            timezone.activate(self.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "server.middleware.DisplayTimezoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -190,7 +191,9 @@ CLAIM_NEEDS_PRIOR_ACCOUNT = env.bool("CLAIM_NEEDS_PRIOR_ACCOUNT", default=True)
 LANGUAGE_CODE = "en"  # the fallback; browsers and apps ask for th or zh via Accept-Language
 LANGUAGES = [("th", "ไทย"), ("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "frontend" / "locale"]
-TIME_ZONE = "Asia/Bangkok"
+# The API speaks UTC (RFC 3339, unambiguous for every client); pages show local time.
+TIME_ZONE = "UTC"
+DISPLAY_TIME_ZONE = env.str("DISPLAY_TIME_ZONE", default="Asia/Bangkok")
 USE_I18N = True
 USE_TZ = True
 

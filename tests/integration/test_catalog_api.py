@@ -161,3 +161,8 @@ def test_farm_filters(client_for, farm, make_user):
     assert [f["id"] for f in client.get("/api/farms/?province=Chachoengsao").json()["results"]] == [
         farm.pk
     ]
+
+
+def test_api_times_are_utc(client_for, farm):
+    created = client_for(None).get(f"/api/farms/{farm.pk}/").json()["created_at"]
+    assert created.endswith("Z")
