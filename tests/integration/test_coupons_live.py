@@ -13,7 +13,8 @@ from catalog import services as catalog
 from coupons.models import Claim
 from coupons.services import campaigns, drops
 from server.accounts import services as accounts
-from streams import live, services as streams
+from streams import live
+from streams import services as streams
 from tests.conftest import PASSWORD
 from tests.integration.test_live_channel import connect, drain, next_frame, send
 
