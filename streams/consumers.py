@@ -6,8 +6,10 @@ and per-user messages go out through ``send``.
 """
 
 import asyncio
+import functools
 import json
 import logging
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +45,9 @@ FLOOD_CLOSE_AFTER = 40
 # A viewer whose unsent bytes pass this is too far behind to catch up live: closed with
 # CLOSE_TOO_SLOW, it reconnects with last_seq and gets a replay or a fresh snapshot.
 SLOW_VIEWER_BYTES = 1024 * 1024
+# Viewers of one session who join within this many seconds share one snapshot read.
+SNAPSHOT_SHARE_S = 1.0
+
 
 def _pending_bytes(transport: Any) -> int:
     """Bytes Twisted holds for this socket and has not written yet (0 if unknown)."""
@@ -50,6 +55,61 @@ def _pending_bytes(transport: Any) -> int:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     except AttributeError:
         return 0
+
+
+@functools.lru_cache(maxsize=16)
+def ws_text_frame(payload: bytes) -> bytes:
+    """The WebSocket frame for one broadcast, built once per process for every viewer.
+
+    A server's frames are not masked (RFC 6455, 5.1), so every socket of the session gets
+    the same bytes. The broadcaster hands each viewer the same ``payload`` object, so after
+    the first viewer the cache hit costs a dict lookup (the bytes' hash is kept).
+    """
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + payload
+
+
+def _write_now(transport: Any, wire: bytes) -> None:
+    """Write to a Twisted TCP socket that holds nothing unsent, past Twisted's buffer.
+
+    ``transport.write`` never writes at once: it registers the socket for writing and
+    sends on the next loop turn, which on daphne's asyncio reactor costs an ``epoll_ctl``
+    and a selector update to add the writer, and again to remove it, per socket per event:
+    about two thirds of daphne's CPU in a broadcast (measured, docs/benchmarks.md). With
+    nothing queued, a direct ``send`` keeps the order; what the kernel does not take now
+    goes to Twisted's buffer and leaves after it, in order (and counts toward the
+    slow-viewer limit). Errors are left to Twisted's write, which closes the connection.
+    """
+    try:
+        sent = transport.socket.send(wire)
+    except OSError:  # EAGAIN, or a dead peer: Twisted's write path deals with both
+        sent = 0
+    if sent < len(wire):
+        transport.write(wire[sent:])
+
+
+def daphne_protocol(send: Any) -> Any:
+    """The daphne protocol object behind a consumer's ``send``, or None.
+
+    Daphne hands the application ``partial(server.handle_reply, protocol)``, but channels'
+    session middleware (in ``AuthMiddlewareStack``) replaces ``send`` with its own bound
+    method that keeps the original as ``real_send`` and passes ``websocket.send`` messages
+    through untouched (it acts on ``http.response.start`` only). Looking at the outermost
+    ``send`` alone missed the protocol behind that wrapper, and every broadcast then cost a
+    task and the whole ASGI send chain per socket (measured: docs/benchmarks.md).
+    """
+    for _ in range(4):
+        if isinstance(send, functools.partial):
+            protocol = send.args[0] if send.args else None
+            return protocol if hasattr(protocol, "sendMessage") else None
+        send = getattr(getattr(send, "__self__", None), "real_send", None)
+    return None
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -61,15 +121,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.state: dict[str, Any] = {}
         self.joined = False
-        if not await _session_exists(self.session_id):
+        # A shared snapshot also tells whether the session exists: in a storm of joins the
+        # socket is accepted without a database round trip of its own, well inside
+        # daphne's 5 s handshake limit (per-viewer reads queued on channels' one database
+        # thread refused most of 1,000 viewers joining at once; docs/benchmarks.md).
+        snapshot = await shared_snapshots().get(self.session_id)
+        if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.accept()
-        # Under daphne, ``send`` is partial(server.handle_reply, protocol): broadcasts go
-        # straight to the protocol, skipping a coroutine per socket per event.
-        self.protocol = getattr(self.base_send, "args", (None,))[0]
-        if not hasattr(self.protocol, "sendMessage"):
-            self.protocol = None
+        # Under daphne, broadcasts go straight to the protocol, skipping a task per socket
+        # per event (None elsewhere: tests, uvicorn).
+        self.protocol = daphne_protocol(self.base_send)
         self.sent_seq = 0
         self.tasks: set[asyncio.Future[None]] = set()
         self.syncing = True
@@ -83,7 +146,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.user is not None and self.user.is_authenticated:
             await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         live_loop().ensure_running()
-        await self._catch_up(_last_seq(self.scope))
+        await self._catch_up(_last_seq(self.scope), snapshot)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "joined", False):
@@ -94,17 +157,32 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     # --- broadcasts ---------------------------------------------------------------------
 
-    async def _catch_up(self, last_seq: int | None) -> None:
-        """Snapshot, then what the client missed, then whatever arrived meanwhile."""
+    async def _catch_up(self, last_seq: int | None, shared: dict[str, Any] | None = None) -> None:
+        """Snapshot, then what the client missed, then whatever arrived meanwhile.
+
+        A ``shared`` snapshot may predate this socket's join to the broadcaster, so what
+        was published after it comes from the replay log; a client that already holds
+        newer events than that snapshot (``last_seq`` past it) gets a fresh one instead,
+        which never takes its state back in time.
+        """
         self.syncing = True
-        snapshot = await database_sync_to_async(session_snapshot)(session_id=self.session_id)
+        snapshot, fresh = shared, False
+        if snapshot is None or (last_seq is not None and last_seq > snapshot["last_seq"]):
+            snapshot, fresh = await shared_snapshots().fresh(self.session_id), True
         if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.send(text_data=encode({"type": "snapshot", "ts": now_ts(), "data": snapshot}))
         self.sent_seq = snapshot["last_seq"]
-        if last_seq is not None and last_seq < self.sent_seq:
-            frames = await asyncio.to_thread(replay, self.session_id, last_seq) or []
+        # Read after the join, a fresh snapshot leaves nothing between it and the buffer.
+        start = self.sent_seq if last_seq is None else min(last_seq, self.sent_seq)
+        if start < self.sent_seq or not fresh:
+            frames = await asyncio.to_thread(replay, self.session_id, start)
+            if frames is None and start < self.sent_seq:  # the client's gap is too old
+                frames = await asyncio.to_thread(replay, self.session_id, self.sent_seq)
+            if frames is None:  # the log no longer reaches the shared snapshot: start over
+                await self._catch_up(None)
+                return
             for seq, frame in frames:
                 await self.send(text_data=frame)
                 self.sent_seq = max(self.sent_seq, seq)
@@ -128,11 +206,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if protocol.state != protocol.STATE_OPEN:
             return
-        if _pending_bytes(protocol.transport) > SLOW_VIEWER_BYTES:
+        transport = protocol.transport
+        pending = _pending_bytes(transport)
+        if pending > SLOW_VIEWER_BYTES:
             log.info("closing a viewer of session %s that fell behind", self.session_id)
             protocol.sendClose(code=CLOSE_TOO_SLOW, reason="too slow; reconnect with last_seq")
             return
-        protocol.sendMessage(frame, False)
+        if getattr(protocol, "_perMessageCompress", None) is not None or protocol.send_queue:
+            protocol.sendMessage(frame, False)  # deflate, or autobahn's own queue first
+            return
+        wire = ws_text_frame(frame)
+        if pending == 0 and not getattr(transport, "TLS", True):
+            _write_now(transport, wire)
+        else:
+            transport.write(wire)  # behind what Twisted holds, in order
 
     def resync(self) -> None:
         self.syncing = True
@@ -211,9 +298,57 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return self.user
 
 
-@database_sync_to_async
-def _session_exists(session_id: int) -> bool:
-    return LiveSession.objects.filter(pk=session_id).exists()
+class SharedSnapshots:
+    """One snapshot read per session per ``SNAPSHOT_SHARE_S`` in this process, shared by
+    every viewer who joins meanwhile (concurrent joins wait for the same read).
+
+    A storm of joins otherwise reads the same rows once per viewer, one after another on
+    channels' single database thread: about 90 joins/s per process (docs/benchmarks.md).
+    Sharing is safe because each viewer then replays the log from the snapshot's seq.
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[int, tuple[float, asyncio.Future[dict[str, Any] | None]]] = {}
+
+    async def get(self, session_id: int) -> dict[str, Any] | None:
+        now = time.monotonic()
+        entry = self._reads.get(session_id)
+        if entry is None or now - entry[0] > SNAPSHOT_SHARE_S or _failed(entry[1]):
+            entry = self._start(session_id, now)
+        # One viewer giving up (a closed socket) must not cancel the read for the others.
+        return await asyncio.shield(entry[1])
+
+    async def fresh(self, session_id: int) -> dict[str, Any] | None:
+        """A snapshot read now (and shared from now on)."""
+        return await asyncio.shield(self._start(session_id, time.monotonic())[1])
+
+    def _start(
+        self, session_id: int, now: float
+    ) -> tuple[float, asyncio.Future[dict[str, Any] | None]]:
+        if len(self._reads) > 1000:
+            self._reads = {k: v for k, v in self._reads.items() if now - v[0] <= SNAPSHOT_SHARE_S}
+        read = asyncio.ensure_future(
+            database_sync_to_async(session_snapshot)(session_id=session_id)
+        )
+        self._reads[session_id] = entry = (now, read)
+        return entry
+
+
+def _failed(read: asyncio.Future[Any]) -> bool:
+    return read.done() and (read.cancelled() or read.exception() is not None)
+
+
+_snapshots: dict[asyncio.AbstractEventLoop, SharedSnapshots] = {}
+
+
+def shared_snapshots() -> SharedSnapshots:
+    """This event loop's snapshot reads (one per process under daphne; one per test loop)."""
+    loop = asyncio.get_running_loop()
+    for old in [old for old in _snapshots if old.is_closed()]:
+        del _snapshots[old]
+    if loop not in _snapshots:
+        _snapshots[loop] = SharedSnapshots()
+    return _snapshots[loop]
 
 
 async def in_session(consumer: "LiveConsumer", work: Callable[[LiveSession], Any]) -> Any:

@@ -10,6 +10,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections
 
 from server import presence
 from server.fanout import broadcaster
@@ -20,6 +23,13 @@ from streams.services import reactions_flush
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+# Every tick of this process runs on this one thread, and hands its database connection
+# back when done. Hooks read PostgreSQL (coupons: overdue drops, coupons left) and a Django
+# connection belongs to the thread that opened it: on asyncio's default executor each new
+# worker thread kept one from the pool for good, until the pool ran dry and the consumers'
+# snapshot reads waited out daphne's 5 s handshake limit (tests/integration/test_multinode.py
+# with DB_POOL_MAX=2).
+_tick_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-tick")
 tick_hooks: list[Callable[[int], None]] = [
     lambda session_id: reactions_flush(session_id=session_id)
 ]
@@ -42,17 +52,20 @@ class LiveLoop:
             counts[gone] = 0
         self._reported = {s for s, n in counts.items() if n > 0}
         if counts:
-            await asyncio.to_thread(self._tick_sync, counts)
+            await asyncio.get_running_loop().run_in_executor(_tick_thread, self._tick_sync, counts)
 
     @staticmethod
     def _tick_sync(counts: dict[int, int]) -> None:
-        for session_id, (total, changed) in presence.report(counts).items():
-            if changed:
-                publish_now(session_id, events.Viewers(count=total))
-        for session_id, n in counts.items():
-            if n > 0:
-                for hook in tick_hooks:
-                    hook(session_id)
+        try:
+            for session_id, (total, changed) in presence.report(counts).items():
+                if changed:
+                    publish_now(session_id, events.Viewers(count=total))
+            for session_id, n in counts.items():
+                if n > 0:
+                    for hook in tick_hooks:
+                        hook(session_id)
+        finally:
+            close_old_connections()
 
     async def _run(self) -> None:
         while True:
