@@ -20,14 +20,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from server.redis import redis_async, redis_client
+from redis.exceptions import NoScriptError
+
+from server.redis import redis_client, redis_scripts
 
 PENDING_TTL_S = 15.0
 
-# KEYS: meta, left, unit_users, scope_users, pending, pending_data, scope_meta
-# ARGV: user, n, now_ms, pending_ttl_ms, token, user_joined_ms
-# -> {status, left}. Refusals leave every key untouched.
+# KEYS: meta, left, unit_users, scope_users, pending, pending_data, scope_meta, attempts
+# ARGV: user, n, now_ms, pending_ttl_ms, token, user_joined_ms, attempt_limit, attempt_window_ms
+# -> {status, left}. Refusals leave every key untouched but the user's attempt counter, which
+# counts every call while attempt_limit > 0 (the per-user rate limit, in the same round trip).
 _ADMIT = """
+local attempt_limit = tonumber(ARGV[7] or '0')
+if attempt_limit > 0 then
+  local attempts = redis.call('INCR', KEYS[8])
+  if attempts == 1 then redis.call('PEXPIRE', KEYS[8], ARGV[8]) end
+  if attempts > attempt_limit then return {'rate_limited', -1} end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone', -1} end
 local meta = redis.call('HMGET', KEYS[1], 'state', 'opens_ms', 'closes_ms', 'unit_limit',
                         'scope_limit', 'joined_before_ms')
@@ -122,12 +131,15 @@ if changed == 1 then return 'corrected' end
 return 'ok'
 """
 
-_ADMIT_STATUSES = {"ok", "gone", "closed", "not_open", "too_new", "already", "limit", "sold_out"}
+_ADMIT_STATUSES = {
+    "ok", "gone", "closed", "not_open", "too_new", "already", "limit", "sold_out", "rate_limited",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Admission:
-    status: str  # ok | gone | closed | not_open | too_new | already | limit | sold_out
+    # ok | gone | closed | not_open | too_new | already | limit | sold_out | rate_limited
+    status: str
     left: int
     token: str
 
@@ -159,7 +171,7 @@ class Gate:
             "pending_data": self._key("pending:data"),
         }
 
-    def _admit_keys(self) -> list[str]:
+    def _admit_keys(self, user: int = 0) -> list[str]:
         k = self.keys
         return [
             k["meta"],
@@ -169,6 +181,7 @@ class Gate:
             k["pending"],
             k["pending_data"],
             k["scope_meta"],
+            f"gate:{{{self.scope}}}:attempts:{user}",
         ]
 
     def _settle_keys(self) -> list[str]:
@@ -185,33 +198,83 @@ class Gate:
     # --- the hot path --------------------------------------------------------------------
 
     def admit(
-        self, *, user: int, token: str, joined: float = 0, n: int = 1, now: float | None = None
+        self,
+        *,
+        user: int,
+        token: str,
+        joined: float = 0,
+        n: int = 1,
+        now: float | None = None,
+        attempts: tuple[int, float] | None = None,
     ) -> Admission:
-        """Take ``n`` units for ``user`` (whose account was made at ``joined``, epoch s)."""
+        """Take ``n`` units for ``user`` (whose account was made at ``joined``, epoch s).
+        ``attempts`` = (limit, window_s) refuses a user's calls past ``limit`` per window in
+        this scope with ``rate_limited``, in the same round trip."""
         result = _scripts(redis_client())["admit"](
-            keys=self._admit_keys(), args=self._admit_args(user, n, token, now, joined)
+            keys=self._admit_keys(user),
+            args=self._admit_args(user, n, token, now, joined, attempts),
         )
         return _admission(result, token)
 
     async def aadmit(
-        self, *, user: int, token: str, joined: float = 0, n: int = 1, now: float | None = None
+        self,
+        *,
+        user: int,
+        token: str,
+        joined: float = 0,
+        n: int = 1,
+        now: float | None = None,
+        attempts: tuple[int, float] | None = None,
     ) -> Admission:
-        """``admit`` on the event loop: a refused claim costs no thread and no database."""
-        script = _scripts(redis_async())["admit"]
-        result = await script(
-            keys=self._admit_keys(), args=self._admit_args(user, n, token, now, joined)
+        """``admit`` on the event loop: a refused claim costs no thread and no database, and
+        a share of one pipelined round trip to Redis (``server.redis.redis_scripts``)."""
+        result = await redis_scripts().evalsha(
+            _ADMIT,
+            keys=self._admit_keys(user),
+            args=self._admit_args(user, n, token, now, joined, attempts),
         )
         return _admission(result, token)
 
     @staticmethod
-    def _admit_args(user: int, n: int, token: str, now: float | None, joined: float) -> list:
+    def _admit_args(
+        user: int,
+        n: int,
+        token: str,
+        now: float | None,
+        joined: float,
+        attempts: tuple[int, float] | None,
+    ) -> list:
         now_ms = int((time.time() if now is None else now) * 1000)
-        return [user, n, now_ms, int(PENDING_TTL_S * 1000), token, int(joined * 1000)]
+        limit, window_s = attempts or (0, 0.0)
+        return [
+            user, n, now_ms, int(PENDING_TTL_S * 1000), token, int(joined * 1000),
+            limit, max(1, int(window_s * 1000)),
+        ]  # fmt: skip
 
     def confirm(self, *, token: str) -> bool:
         return bool(
             _scripts(redis_client())["settle"](keys=self._settle_keys(), args=[token, "confirm"])
         )
+
+    def confirm_many(self, *, tokens: list[str]) -> int:
+        """``confirm`` for a batch of committed rows, in one round trip; returns how many
+        it settled."""
+        client = redis_client()
+        settle = _scripts(client)["settle"]
+        keys = self._settle_keys()
+        for attempt in range(2):
+            # EVALSHA straight into the pipeline: redis-py's script pipelines first ask
+            # SCRIPT EXISTS, a second round trip; a missing script is loaded once instead.
+            pipe = client.pipeline(transaction=False)
+            for token in tokens:
+                pipe.evalsha(settle.sha, len(keys), *keys, token, "confirm")
+            try:
+                return sum(int(done) for done in pipe.execute())
+            except NoScriptError:
+                if attempt:
+                    raise
+                client.script_load(_SETTLE)
+        return 0
 
     def compensate(self, *, token: str) -> bool:
         return bool(
