@@ -44,6 +44,10 @@ class Broadcaster:
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.delivered = 0
+        self.left = 0  # sockets that ever left (server.heap counts turnover with it)
+
+    def open_sockets(self) -> int:
+        return sum(len(sinks) for sinks in self._sinks.values())
 
     def sessions(self) -> list[int]:
         return list(self._sinks)
@@ -66,7 +70,9 @@ class Broadcaster:
             sinks = self._sinks.get(session_id)
             if not sinks:
                 return
-            sinks.discard(sink)
+            if sink in sinks:
+                sinks.discard(sink)
+                self.left += 1
             if not sinks:
                 del self._sinks[session_id]
                 if self._pubsub is not None:

@@ -295,6 +295,12 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- live channel (streams, docs/protocol.md, docs/scaling.md) --------------------------
+
+# With at least this many live sockets, a web process keeps their long-lived objects out of
+# full garbage collections (server.heap: a 1-1.6 s stall at 5,000 sockets otherwise); 0: off.
+LIVE_GC_FREEZE_MIN_SOCKETS = env.int("LIVE_GC_FREEZE_MIN_SOCKETS", default=1000)
+
 # --- live video (streams.media, docs/video.md) ----------------------------------------
 
 # STUN/TURN for our peer connections and for clients, as JSON in the browser's shape:

@@ -12,10 +12,12 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from server import presence
 from server.fanout import broadcaster
+from server.heap import FrozenHeap
 from server.publisher import publish_now
 from streams import events
 from streams.services import reactions_flush
@@ -39,6 +41,7 @@ class LiveLoop:
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._reported: set[int] = set()
+        self._heap = FrozenHeap(min_sockets=settings.LIVE_GC_FREEZE_MIN_SOCKETS)
 
     def ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -46,7 +49,9 @@ class LiveLoop:
 
     async def tick_now(self) -> None:
         """One tick, awaited (tests and the first viewer of a session)."""
-        counts = {s: broadcaster().local_count(s) for s in broadcaster().sessions()}
+        fanout = broadcaster()
+        self._heap.tick(open_sockets=fanout.open_sockets(), left_total=fanout.left)
+        counts = {s: fanout.local_count(s) for s in fanout.sessions()}
         # A session whose last local viewer left reports 0 once, then is forgotten.
         for gone in self._reported - counts.keys():
             counts[gone] = 0
