@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
@@ -57,14 +58,8 @@ def _pending_bytes(transport: Any) -> int:
         return 0
 
 
-@functools.lru_cache(maxsize=16)
-def ws_text_frame(payload: bytes) -> bytes:
-    """The WebSocket frame for one broadcast, built once per process for every viewer.
-
-    A server's frames are not masked (RFC 6455, 5.1), so every socket of the session gets
-    the same bytes. The broadcaster hands each viewer the same ``payload`` object, so after
-    the first viewer the cache hit costs a dict lookup (the bytes' hash is kept).
-    """
+def text_frame(payload: bytes) -> bytes:
+    """The unmasked WebSocket text frame a server sends for ``payload`` (RFC 6455, 5.2)."""
     size = len(payload)
     if size < 126:
         head = bytes((0x81, size))
@@ -73,6 +68,13 @@ def ws_text_frame(payload: bytes) -> bytes:
     else:
         head = struct.pack("!BBQ", 0x81, 127, size)
     return head + payload
+
+
+# A broadcast's frame, built once per process for every viewer: a server's frames are not
+# masked (RFC 6455, 5.1), so every socket of the session gets the same bytes. The
+# broadcaster hands each viewer the same ``payload`` object, so after the first viewer the
+# cache hit costs a dict lookup (the bytes' hash is kept).
+ws_text_frame = functools.lru_cache(maxsize=16)(text_frame)
 
 
 def _write_now(transport: Any, wire: bytes) -> None:
@@ -92,6 +94,24 @@ def _write_now(transport: Any, wire: bytes) -> None:
         sent = 0
     if sent < len(wire):
         transport.write(wire[sent:])
+
+
+def write_text(protocol: Any, payload: bytes, wire: bytes | None = None) -> None:
+    """Send one text message on daphne's open ``protocol``: ``wire`` (its frame) straight to
+    the socket when nothing is queued before it, else behind what is, in order.
+
+    Replies and broadcasts both go this way, so they can never overtake each other; only
+    deflate and autobahn's own queue keep autobahn's ``sendMessage``.
+    """
+    if getattr(protocol, "_perMessageCompress", None) is not None or protocol.send_queue:
+        protocol.sendMessage(payload, False)
+        return
+    transport = protocol.transport
+    wire = text_frame(payload) if wire is None else wire
+    if _pending_bytes(transport) == 0 and not getattr(transport, "TLS", True):
+        _write_now(transport, wire)
+    else:
+        transport.write(wire)
 
 
 def daphne_protocol(send: Any) -> Any:
@@ -115,6 +135,37 @@ def daphne_protocol(send: Any) -> Any:
 class LiveConsumer(AsyncWebsocketConsumer):
     session_id: int
     sent_seq: int
+    protocol: Any = None  # daphne's protocol once accepted (None elsewhere: tests, uvicorn)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections()`` before each message.
+
+        That call is a round trip to Channels' one database thread per frame, so in a claim
+        storm every loser (who needs Redis alone) queued behind the winners' writes there
+        (docs/benchmarks.md). This consumer reaches the database only through wrappers
+        that close their connection themselves (``database_sync_to_async``, the claim
+        writers' and the live loop's own threads), which leaves that call nothing to do.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Text under daphne goes the broadcasts' way (``write_text``): no ASGI send chain
+        and no Twisted write scheduling per reply, and never ahead of a queued broadcast."""
+        protocol = self.protocol
+        if (
+            protocol is not None
+            and text_data is not None
+            and not close
+            and protocol.state == protocol.STATE_OPEN
+        ):
+            write_text(protocol, text_data.encode())
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
@@ -206,20 +257,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if protocol.state != protocol.STATE_OPEN:
             return
-        transport = protocol.transport
-        pending = _pending_bytes(transport)
-        if pending > SLOW_VIEWER_BYTES:
+        if _pending_bytes(protocol.transport) > SLOW_VIEWER_BYTES:
             log.info("closing a viewer of session %s that fell behind", self.session_id)
             protocol.sendClose(code=CLOSE_TOO_SLOW, reason="too slow; reconnect with last_seq")
             return
-        if getattr(protocol, "_perMessageCompress", None) is not None or protocol.send_queue:
-            protocol.sendMessage(frame, False)  # deflate, or autobahn's own queue first
-            return
-        wire = ws_text_frame(frame)
-        if pending == 0 and not getattr(transport, "TLS", True):
-            _write_now(transport, wire)
-        else:
-            transport.write(wire)  # behind what Twisted holds, in order
+        write_text(protocol, frame, ws_text_frame(frame))
 
     def resync(self) -> None:
         self.syncing = True

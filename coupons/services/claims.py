@@ -15,13 +15,13 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import (
     DatabaseError,
     IntegrityError,
-    close_old_connections,
     connection,
     transaction,
 )
@@ -78,6 +78,17 @@ def _refusal(admission: Admission) -> DomainError:
     if status == "limit":
         return LimitReached("You hold as many coupons of this campaign as one person may.")
     return SoldOut("All coupons of this drop are taken.")
+
+
+def _request(user: User, now: datetime) -> dict[str, Any]:
+    """What the gate is asked for one claim, the same on the REST and WebSocket paths."""
+    return {
+        "user": user.pk,
+        "token": new_code(),
+        "joined": user.date_joined.timestamp(),
+        "now": now.timestamp(),
+        "attempts": CLAIM_RATE,
+    }
 
 
 def _gate_from_scope(drop_id: int, scope: str | bytes | None) -> Gate | None:
@@ -151,13 +162,7 @@ def claim_create(*, drop_id: int, user: User, now: datetime) -> Claim:
     ``claim_record``, ``RateLimited``, ``NotFound``."""
     scope = _scopes.get(drop_id) or redis_client().get(scope_key(drop_id))
     gate = _gate_from_scope(drop_id, scope) or _gate_from_db(drop_id)
-    admission = gate.admit(
-        user=user.pk,
-        token=new_code(),
-        joined=user.date_joined.timestamp(),
-        now=now.timestamp(),
-        attempts=CLAIM_RATE,
-    )
+    admission = gate.admit(**_request(user, now))
     if not admission.admitted:
         if admission.status == "gone" and not Drop.objects.filter(pk=drop_id).exists():
             raise NotFound("No such drop.")
@@ -172,14 +177,8 @@ async def claim_create_async(*, drop_id: int, user: User, now: datetime) -> Clai
     scope = _scopes.get(drop_id) or await redis_async().get(scope_key(drop_id))
     gate = _gate_from_scope(drop_id, scope)
     if gate is None:
-        gate = await sync_to_async(_gate_from_db, thread_sensitive=False)(drop_id)
-    admission = await gate.aadmit(
-        user=user.pk,
-        token=new_code(),
-        joined=user.date_joined.timestamp(),
-        now=now.timestamp(),
-        attempts=CLAIM_RATE,
-    )
+        gate = await database_sync_to_async(_gate_from_db, thread_sensitive=False)(drop_id)
+    admission = await gate.aadmit(**_request(user, now))
     if not admission.admitted:
         raise _refusal(admission)
     await _fault_pause_after_admit()
@@ -241,8 +240,8 @@ class _WinnerWriter:
             batch, self.queue = self.queue[:WRITE_BATCH_MAX], self.queue[WRITE_BATCH_MAX:]
             results: list[Claim | BaseException]
             try:
-                results = await sync_to_async(_record_batch_on_worker, thread_sensitive=False)(
-                    [item for item, _ in batch]
+                results = await database_sync_to_async(claims_record_batch, thread_sensitive=False)(
+                    items=[item for item, _ in batch]
                 )
             except asyncio.CancelledError:
                 # The loop is shutting down: nobody waits for an answer forever.
@@ -272,13 +271,6 @@ def _winner_writer() -> _WinnerWriter:
             del _writers[old]
         writer = _writers[loop] = _WinnerWriter()
     return writer
-
-
-def _record_batch_on_worker(items: list[AdmittedClaim]) -> list[Claim | BaseException]:
-    try:
-        return claims_record_batch(items=items)
-    finally:
-        close_old_connections()
 
 
 def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseException]:
