@@ -348,10 +348,11 @@ class Launcher:
         media = daphne_command(host, port + 1, "server.media_asgi:application")
         self._spawn("media", ["env", media_url, *media])
         if self.options.worker:
+            # Warnings only: beat's coupon tasks run every 2 s and would bury the console.
             celery = [sys.executable, "-m", "celery", "-A", "server"]
-            self._spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "1"])
+            self._spawn("worker", [*celery, "worker", "-l", "warning", "--concurrency", "1"])
             schedule = self.data_dir / "celerybeat-schedule"
-            self._spawn("beat", [*celery, "beat", "-l", "info", "-s", str(schedule)])
+            self._spawn("beat", [*celery, "beat", "-l", "warning", "-s", str(schedule)])
         self._wait_ready(host, port)
         self._banner(host, port, seed)
 
