@@ -1,11 +1,10 @@
 """Light WebSocket claimers: thousands of real sockets in one process without becoming the
 thing measured.
 
-Each socket is websockets' sans-I/O ``ClientProtocol`` driven by a bare ``asyncio.Protocol``:
-no task, queue or coroutine per socket, so 5,000 of them cost the client little CPU next to
-the servers. Broadcast frames (viewers, coupons left, drop closed) are counted, not parsed;
-only frames carrying ``reply_to`` are decoded. Receive times are taken once per
-``data_received`` call, before parsing.
+Each socket is a ``bench.wsclient.LightSocket`` (websockets' sans-I/O ``ClientProtocol`` on a
+bare ``asyncio.Protocol``: no task, queue or coroutine per socket), so 5,000 of them cost the
+client little CPU next to the servers. Broadcast frames (viewers, coupons left, drop closed)
+are counted, not parsed; only frames carrying ``reply_to`` are decoded.
 
 A socket authenticates with ``Authorization: Token`` (CONTRACT.md) and is ready once its
 first frame (the ``snapshot``) arrived: by then the server has joined it to the session.
@@ -22,12 +21,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from websockets.client import ClientProtocol
-from websockets.frames import Opcode
-from websockets.http11 import Response
 from websockets.uri import parse_uri
+
+from bench.wsclient import LightSocket, open_socket
 
 REPLY_MARK = b'"reply_to"'
 _ids = itertools.count(1)
@@ -53,60 +51,32 @@ class Reply:
         return self.type == "coupon.claimed"
 
 
-class ClaimSocket(asyncio.Protocol):
-    """One viewer's WebSocket: bytes in, websockets' parser, bytes out."""
+class ClaimSocket(LightSocket):
+    """One viewer's socket, authenticated by its token, that sends claims and matches
+    their replies; broadcasts are counted, not parsed."""
 
     def __init__(self, url: str, token: str | None, user_id: int) -> None:
+        super().__init__(url, headers={"Authorization": f"Token {token}"} if token else None)
         self.url = url
         self.user_id = user_id
         self.token = token
-        self.protocol = ClientProtocol(parse_uri(url), max_size=2**22)
         self.loop = loop = asyncio.get_running_loop()
-        self.ready: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
-        self.transport: asyncio.Transport | None = None
         self.waiting: dict[str, tuple[float, asyncio.Future[Reply]]] = {}
         self.broadcasts = 0
         self.broadcast_types: Counter[str] = Counter()
         self.count_types = False
 
-    # --- asyncio.Protocol -----------------------------------------------------------------
+    def on_text(self, payload: bytes, now: float) -> None:
+        if REPLY_MARK in payload:
+            self._reply(json.loads(payload), now)
+        else:
+            self.broadcasts += 1
+            if self.count_types:
+                self.broadcast_types[json.loads(payload)["type"]] += 1
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses; both have write().
-        self.transport = cast(asyncio.Transport, transport)
-        request = self.protocol.connect()
-        if self.token:
-            request.headers["Authorization"] = f"Token {self.token}"
-        self.protocol.send_request(request)
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
+    def on_lost(self, exc: Exception | None) -> None:
         now = time.monotonic()
-        protocol = self.protocol
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            if type(event) is Response:
-                if event.status_code != 101 and not self.ready.done():
-                    self.ready.set_exception(ConnectionError(f"HTTP {event.status_code}"))
-                continue
-            if event.opcode is not Opcode.TEXT:  # type: ignore[union-attr]
-                continue
-            payload: bytes = event.data  # type: ignore[union-attr]
-            if not self.ready.done():
-                self.ready.set_result(None)
-            if REPLY_MARK in payload:
-                self._reply(json.loads(payload), now)
-            else:
-                self.broadcasts += 1
-                if self.count_types:
-                    self.broadcast_types[json.loads(payload)["type"]] += 1
-        self._flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        now = time.monotonic()
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"closed during handshake: {exc}"))
         for sent, future in self.waiting.values():
             if not future.done():
                 future.set_result(Reply("lost", "connection_lost", sent, now))
@@ -140,23 +110,6 @@ class ClaimSocket(asyncio.Protocol):
         if not future.done():
             future.set_result(Reply(message["type"], code, sent, now, data))
 
-    # --- plumbing -------------------------------------------------------------------------
-
-    def _flush(self) -> None:
-        transport = self.transport
-        assert transport is not None
-        for chunk in self.protocol.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            elif not transport.is_closing():
-                transport.write_eof()
-        if self.protocol.close_expected():
-            transport.close()
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
-
 
 async def open_sockets(
     urls: Sequence[str],
@@ -168,7 +121,6 @@ async def open_sockets(
     """One socket per ``(user_id, token)``, spread round-robin over ``urls`` (the web
     nodes), ``concurrency`` handshakes in flight. Returns the sockets that got their
     snapshot, in ``users`` order, and the failures by kind."""
-    loop = asyncio.get_running_loop()
     limit = asyncio.Semaphore(concurrency)
     errors: Counter[str] = Counter()
     sockets: list[ClaimSocket | None] = [None] * len(users)
@@ -178,16 +130,8 @@ async def open_sockets(
         uri = parse_uri(url)
         async with limit:
             sock = ClaimSocket(url, token, user_id)
-            try:
-                await asyncio.wait_for(
-                    loop.create_connection(lambda: sock, uri.host, uri.port), timeout
-                )
-                await asyncio.wait_for(sock.ready, timeout)
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
-                sock.close()
-                return
-            sockets[i] = sock
+            if await open_socket(sock, uri.host, uri.port, timeout=timeout, errors=errors):
+                sockets[i] = sock
 
     await asyncio.gather(*(one(i, u, t) for i, (u, t) in enumerate(users)))
     return [s for s in sockets if s is not None], errors
@@ -232,11 +176,3 @@ async def storm(
 def close_all(sockets: Iterable[ClaimSocket]) -> None:
     for sock in sockets:
         sock.close()
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of unsorted ``values`` (NaN when empty)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]

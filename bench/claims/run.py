@@ -54,15 +54,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.claims.client import (
-    ClaimSocket,
-    Reply,
-    close_all,
-    open_sockets,
-    percentile,
-    storm,
-)
-from bench.claims.nodes import Node, raise_nofile, start_node, stop_node, wait_ready
+from bench.claims.client import ClaimSocket, Reply, close_all, open_sockets, storm
+from bench.nodes import Node, cpu_seconds, raise_nofile, start_node, stop_node, wait_ready
+from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
+from bench.stats import percentile
+from bench.wsclient import new_loop
 
 VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor", "gate-nohop")
 DEFAULT_VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor")
@@ -100,34 +96,6 @@ class Result:
 
 
 # --- database and rows ------------------------------------------------------------------------
-
-
-def setup_django(options: argparse.Namespace) -> None:
-    """Point this process at the bench's own database and Redis db, creating and migrating
-    the database when it is missing (never a test or demo database)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "server.settings"
-    os.environ["DATABASE_URL"] = options.database_url
-    os.environ["REDIS_URL"] = options.redis_url
-    os.environ["DEBUG"] = "false"
-    os.environ["DB_POOL_MAX"] = "2"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["CLAIM_NEEDS_PRIOR_ACCOUNT"] = "true"
-    import psycopg
-
-    name = options.database_url.rsplit("/", 1)[1]
-    admin = options.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def ensure_claimers(count: int) -> list[tuple[int, str]]:
@@ -170,22 +138,14 @@ class Stage:
 
 def make_stage() -> Stage:
     """A live session and its people, made through the services as the app makes them."""
-    from django.utils import timezone
-
-    from catalog import services as catalog
     from server.accounts import services as accounts
-    from streams import services as streams
 
-    suffix = uuid.uuid4().hex[:8]
-    password = f"Mango-{uuid.uuid4().hex}!"
-    host = accounts.user_register(username=f"bench-host-{suffix}", password=password, role="host")
+    host, session = live_session(title="Claim bench")
     promoter = accounts.user_register(
-        username=f"bench-promo-{suffix}", password=password, role="promoter"
+        username=f"bench-promo-{uuid.uuid4().hex[:8]}",
+        password=f"Mango-{uuid.uuid4().hex}!",
+        role="promoter",
     )
-    farm = catalog.farm_create(owner=host, name="Bench farm", province="Nan", district="Pua")
-    now = timezone.now()
-    session = streams.session_create(host=host, farm=farm, title="Claim bench", now=now)
-    streams.session_start(session=session, actor=host, now=now)
     return Stage(host=host, promoter=promoter, session=session)
 
 
@@ -253,17 +213,6 @@ def summarise(result: Result, replies: list[Reply]) -> None:
     result.sold_out_p99_ms = percentile(sold_out, 0.99) * ms
 
 
-def cpu_seconds(nodes: list[Node]) -> float:
-    import psutil
-
-    total = 0.0
-    for node in nodes:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(node.proc.pid).cpu_times()
-            total += times.user + times.system
-    return total
-
-
 def run_web(
     variant: str,
     options: argparse.Namespace,
@@ -273,7 +222,7 @@ def run_web(
 ) -> Result:
     result = Result(variant=variant, clients=options.clients, coupons=options.coupons)
     nodes: list[Node] = []
-    loop = new_loop(options)
+    loop = new_loop(uvloop=not options.no_uvloop)
     sockets: list[ClaimSocket] = []
     try:
         env = node_env(options)
@@ -315,19 +264,23 @@ def run_web(
 # --- the ceiling -------------------------------------------------------------------------------
 
 
+def build_ceiling_gate(gate: Any, coupons: int, now: float) -> None:
+    """The gate of a drop of ``coupons``, open from ``now`` for ten minutes, one a user."""
+    gate.build(
+        left=coupons, opens_at=now - 1, closes_at=now + 600, unit_limit=1,
+        scope_limit=1, unit_users={}, scope_users={},
+    )  # fmt: skip
+
+
 async def ceiling_storm(options: argparse.Namespace) -> tuple[list[Reply], int]:
     """``--clients`` admissions for distinct users at once: EVALSHA only, no Django."""
     import redis.asyncio as aioredis
 
     from server.gate import _ADMIT, PENDING_TTL_S, Gate
 
-    tag = uuid.uuid4().hex[:8]
-    gate = Gate(scope=f"bench-ceiling:{tag}", unit="drop:1")
+    gate = Gate(scope=f"bench-ceiling:{uuid.uuid4().hex[:8]}", unit="drop:1")
     now = time.time()
-    gate.build(
-        left=options.coupons, opens_at=now - 1, closes_at=now + 600, unit_limit=1,
-        scope_limit=1, unit_users={}, scope_users={},
-    )  # fmt: skip
+    build_ceiling_gate(gate, options.coupons, now)
     pool = aioredis.BlockingConnectionPool.from_url(
         options.redis_url, max_connections=options.ceiling_connections, timeout=30
     )
@@ -349,10 +302,7 @@ async def ceiling_storm(options: argparse.Namespace) -> tuple[list[Reply], int]:
         # warm: connections open, script loaded (users that never claim in the storm)
         await asyncio.gather(*(admit(-1 - i) for i in range(options.ceiling_connections)))
         await client.delete(*gate.keys.values())
-        gate.build(
-            left=options.coupons, opens_at=now - 1, closes_at=now + 600, unit_limit=1,
-            scope_limit=1, unit_users={}, scope_users={},
-        )  # fmt: skip
+        build_ceiling_gate(gate, options.coupons, now)
         replies = await asyncio.gather(*(admit(user) for user in range(options.clients)))
         left = int(await client.get(gate.keys["left"]))
         return list(replies), options.coupons - left
@@ -363,7 +313,7 @@ async def ceiling_storm(options: argparse.Namespace) -> tuple[list[Reply], int]:
 
 def run_ceiling(options: argparse.Namespace) -> Result:
     result = Result(variant="ceiling", clients=options.clients, coupons=options.coupons)
-    loop = new_loop(options)
+    loop = new_loop(uvloop=not options.no_uvloop)
     try:
         replies, taken = loop.run_until_complete(ceiling_storm(options))
     finally:
@@ -392,10 +342,7 @@ def run_ceiling_c(options: argparse.Namespace) -> Result:
     kwargs = redis.Redis.from_url(options.redis_url).connection_pool.connection_kwargs
     gate = Gate(scope=f"bench-ceiling:{uuid.uuid4().hex[:8]}", unit="drop:1")
     now = time.time()
-    gate.build(
-        left=options.coupons, opens_at=now - 1, closes_at=now + 600, unit_limit=1,
-        scope_limit=1, unit_users={}, scope_users={},
-    )  # fmt: skip
+    build_ceiling_gate(gate, options.coupons, now)
     client = redis_client()
     sha = client.script_load(_ADMIT)
     keys = gate._admit_keys()
@@ -426,17 +373,6 @@ def run_ceiling_c(options: argparse.Namespace) -> Result:
 
 
 # --- output ---------------------------------------------------------------------------------------
-
-
-def new_loop(options: argparse.Namespace) -> asyncio.AbstractEventLoop:
-    """uvloop when installed: it halves the client's cost per frame, so the client is not
-    what the storm measures."""
-    if not options.no_uvloop:
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 COLUMNS = (
@@ -523,21 +459,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=1.0, help="seconds after the warm-up")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds for one storm")
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio for the client")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talad_bench_claims"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    )
-    parser.add_argument("--json", type=Path, help="also write every result to this file")
-    options = parser.parse_args(argv)
-    options.variant_list = [v.strip() for v in options.variants.split(",") if v.strip()]
-    unknown = set(options.variant_list) - set(VARIANTS)
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    add_run_arguments(parser, database="talad_bench_claims", redis_db=9)
+    options = parse_run_arguments(parser, argv, VARIANTS)
     if options.clients < WARM_CLAIMS or options.coupons > options.clients:
         parser.error(f"need --clients >= {WARM_CLAIMS} and --coupons <= --clients")
     return options
@@ -556,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     if nofile < options.clients + 512:
         print(f"open-file limit {nofile} is below {options.clients} sockets", file=sys.stderr)
         return 2
-    setup_django(options)
+    os.environ.update(
+        DEBUG="false", DB_POOL_MAX="2", LOG_LEVEL="WARNING", CLAIM_NEEDS_PRIOR_ACCOUNT="true"
+    )
+    setup_django(database_url=options.database_url, redis_url=options.redis_url)
     claimers = ensure_claimers(options.clients)
     stage = make_stage()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-claims-"))

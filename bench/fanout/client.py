@@ -1,10 +1,11 @@
 """The load client: N WebSocket viewers in one process, light enough not to be the limit.
 
-Each viewer is websockets' sans-I/O ``ClientProtocol`` driven by a bare ``asyncio.Protocol``:
-no task, no queue and no coroutine per message. The high-level client costs about 50 µs a
-message, which at 5,000 viewers and 2 events/s would make the client the thing measured.
-Frames are not parsed as JSON: a benchmark tick is recognised by its prefix and its index
-``k`` read from the bytes, and the receive time is taken once per ``data_received`` call.
+Each viewer is a ``bench.wsclient.LightSocket`` (websockets' sans-I/O ``ClientProtocol`` on a
+bare ``asyncio.Protocol``): no task, no queue and no coroutine per message. The high-level
+client costs about 50 µs a message, which at 5,000 viewers and 2 events/s would make the
+client the thing measured. Frames are not parsed as JSON: a benchmark tick is recognised by
+its prefix and its index ``k`` read from the bytes, and the receive time is taken once per
+``data_received`` call.
 
 The runner (``bench.fanout.run``) drives it over stdin/stdout, one line each way:
 
@@ -32,12 +33,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import cast
 
-from websockets.client import ClientProtocol
-from websockets.frames import Opcode
-from websockets.http11 import Response
 from websockets.uri import parse_uri
+
+from bench.wsclient import LightSocket, new_loop, open_socket
 
 TICK_PREFIX = b'{"type":"bench.tick"'
 K_MARK = b'"k":'
@@ -70,61 +69,27 @@ class Recorder:
             self.done.set()
 
 
-class Viewer(asyncio.Protocol):
-    """One WebSocket viewer: bytes in, websockets' parser, bytes (pongs, close) out."""
+class Viewer(LightSocket):
+    """One WebSocket viewer: a benchmark tick is recognised by its prefix and its index ``k``
+    read from the bytes and recorded; other frames (the snapshot, viewer counts) are not
+    looked at."""
 
-    __slots__ = ("last_k", "protocol", "ready", "recorder", "transport")
+    __slots__ = ("last_k", "recorder")
 
     def __init__(self, url: str, recorder: Recorder, ready: asyncio.Future[None]) -> None:
-        self.protocol = ClientProtocol(parse_uri(url), max_size=2**22)
+        super().__init__(url, ready=ready)
         self.recorder = recorder
-        self.ready = ready
-        self.transport: asyncio.Transport | None = None
         self.last_k = -1
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.protocol.send_request(self.protocol.connect())
-        self._flush()
+    def on_text(self, payload: bytes, now: float) -> None:
+        if payload.startswith(TICK_PREFIX):
+            start = payload.index(K_MARK) + 4
+            end = payload.index(b",", start)
+            self.recorder.tick(self, int(payload[start:end]), now)
 
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        protocol = self.protocol
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            if type(event) is Response:
-                if event.status_code != 101 and not self.ready.done():
-                    self.ready.set_exception(ConnectionError(f"HTTP {event.status_code}"))
-                continue
-            if event.opcode is Opcode.TEXT:  # type: ignore[union-attr]
-                payload = event.data  # type: ignore[union-attr]
-                if payload.startswith(TICK_PREFIX):
-                    start = payload.index(K_MARK) + 4
-                    end = payload.index(b",", start)
-                    self.recorder.tick(self, int(payload[start:end]), now)
-                elif not self.ready.done():
-                    self.ready.set_result(None)
-        self._flush()
-
-    def _flush(self) -> None:
-        assert self.transport is not None
-        for chunk in self.protocol.data_to_send():
-            if chunk:
-                self.transport.write(chunk)
-            elif not self.transport.is_closing():
-                self.transport.write_eof()
-        if self.protocol.close_expected():
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"closed during handshake: {exc}"))
-        elif self.last_k < self.recorder.events - 1:
+    def on_lost(self, exc: Exception | None) -> None:
+        if self.last_k < self.recorder.events - 1:
             self.recorder.lost_after_ready += 1
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
 
 
 def cpu_s() -> float:
@@ -173,18 +138,9 @@ async def open_viewers(
 
     async def one() -> None:
         async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            viewer = Viewer(url, recorder, ready)
-            try:
-                await asyncio.wait_for(
-                    loop.create_connection(lambda: viewer, uri.host, uri.port), timeout
-                )
-                await asyncio.wait_for(ready, timeout)
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                errors[type(exc).__name__ + ": " + str(exc)[:80]] += 1
-                viewer.close()
-                return
-            viewers.append(viewer)
+            viewer = Viewer(url, recorder, loop.create_future())
+            if await open_socket(viewer, uri.host, uri.port, timeout=timeout, errors=errors):
+                viewers.append(viewer)
 
     await asyncio.gather(*(one() for _ in range(count)))
     return errors
@@ -256,16 +212,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(options: argparse.Namespace) -> None:
-    """Run on uvloop when it is installed: it halves the client's cost per received
-    message, which keeps the client, not the server, from setting the latency."""
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    if uvloop is not None and not options.no_uvloop:
-        uvloop.run(main(options))
-    else:
-        asyncio.run(main(options))
+    """Run on uvloop when it is installed (``bench.wsclient.new_loop``)."""
+    with asyncio.Runner(loop_factory=lambda: new_loop(uvloop=not options.no_uvloop)) as runner:
+        runner.run(main(options))
 
 
 if __name__ == "__main__":

@@ -28,13 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http.client
 import json
 import os
 import queue
-import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,58 +41,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench.nodes import (
+    ROOT,
+    Node,
+    cpu_seconds,
+    raise_nofile,
+    start_node,
+    stop_node,
+    stop_process,
+    wait_ready,
+)
+from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
+from bench.stats import percentile
+
 VARIANTS = ("baseline", "daphne", "daphne-asgi", "uvicorn", "group", "group-core")
 DEFAULT_VARIANTS = ("baseline", "daphne", "daphne-asgi", "uvicorn", "group")
 DJANGO_VARIANTS = {"daphne", "daphne-asgi", "uvicorn", "group", "group-core"}
 
 
 # --- processes --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def raise_nofile() -> int:
-    """Lift this process's open-file limit to the hard limit; children inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def http_ok(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
-
-
-def tcp_ok(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
-
-
-def stop(proc: subprocess.Popen[Any] | None) -> None:
-    """SIGTERM the process group, then SIGKILL what is left: nothing outlives a run."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=8)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=8)
 
 
 class Client:
@@ -141,58 +104,10 @@ class Client:
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            stop(self.proc)
+            stop_process(self.proc)
 
 
 # --- the session and the publisher -------------------------------------------------------
-
-
-def setup_django(options: argparse.Namespace) -> None:
-    """Point this process at the bench database and Redis, creating and migrating the
-    database when it is missing (it is the bench's own, never a test or demo database)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "server.settings"
-    os.environ["DATABASE_URL"] = options.database_url
-    os.environ["REDIS_URL"] = options.redis_url
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("DB_POOL_MAX", "4")
-    if options.database_url.startswith("postgres"):
-        import psycopg
-
-        name = options.database_url.rsplit("/", 1)[1]
-        admin = options.database_url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin, autocommit=True) as connection:
-            exists = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
-            if not exists:
-                connection.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def create_session() -> int:
-    """A live session with a host and a farm, made through the services as the app does."""
-    import uuid
-
-    from django.utils import timezone
-
-    from catalog import services as catalog
-    from server.accounts import services as accounts
-    from streams import services
-
-    suffix = uuid.uuid4().hex[:8]
-    host = accounts.user_register(
-        username=f"bench-host-{suffix}", password=f"Mango-{uuid.uuid4().hex}!", role="host"
-    )
-    farm = catalog.farm_create(owner=host, name="Bench farm", province="Nan", district="Pua")
-    now = timezone.now()
-    session = services.session_create(host=host, farm=farm, title="Fan-out bench", now=now)
-    services.session_start(session=session, actor=host, now=now)
-    return int(session.pk)
 
 
 def tick_event(k: int, pad: int) -> Any:
@@ -296,20 +211,14 @@ def ws_path(variant: str, session_id: int) -> str:
     return f"/ws/live/{session_id}/"
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def run_one(variant: str, options: argparse.Namespace, log_dir: Path) -> Result:
     import psutil
 
     from server.publisher import fanout_channel
 
     result = Result(variant=variant, clients=options.clients)
-    session_id = create_session()
-    port = free_port()
+    _, session = live_session(title="Fan-out bench")
+    session_id = int(session.pk)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": (
@@ -317,79 +226,66 @@ def run_one(variant: str, options: argparse.Namespace, log_dir: Path) -> Result:
         ),
         "PYTHONUNBUFFERED": "1",
     }
-    argv = server_command(variant, port, session_id, fanout_channel(session_id))
-    log_path = log_dir / f"{variant}-{options.clients}-{port}.log"
-    server: subprocess.Popen[bytes] | None = None
+    channel = fanout_channel(session_id)
+    server: Node | None = None
     client: Client | None = None
-    with log_path.open("wb") as log:
-        try:
-            server = subprocess.Popen(
-                ["taskset", "-c", options.server_cpus, *argv],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + 60
-            ready = (
-                (lambda: http_ok(port, "/readyz"))
-                if variant in DJANGO_VARIANTS
-                else (lambda: tcp_ok(port))
-            )
-            while not ready():
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{variant} did not start; see {log_path}")
-                time.sleep(0.2)
-            proc = psutil.Process(server.pid)
-            print(f"  {variant}: server pid {server.pid} on port {port}", flush=True)
+    try:
+        server = start_node(
+            f"{variant}-{options.clients}",
+            env=env,
+            log_dir=log_dir,
+            command=lambda port: server_command(variant, port, session_id, channel),
+            cpus=options.server_cpus,
+        )
+        wait_ready([server], path="/readyz" if variant in DJANGO_VARIANTS else None)
+        proc = psutil.Process(server.proc.pid)
+        print(f"  {variant}: server pid {server.proc.pid} on port {server.port}", flush=True)
 
-            url = f"ws://127.0.0.1:{port}{ws_path(variant, session_id)}"
-            client_argv = [
-                "taskset", "-c", options.client_cpus, sys.executable,
-                "-m", "bench.fanout.client", url,
-                "--clients", str(options.clients), "--events", str(options.events),
-                "--warm", str(options.warm), "--concurrency", str(options.concurrency),
-            ]  # fmt: skip
-            client = Client(client_argv, env)
-            warm = client.read(timeout=120)
-            if warm is None:
-                raise RuntimeError("warm-up connections timed out")
-            time.sleep(1.0)
-            rss_before = proc.memory_info().rss
-            client.say("ramp")
-            ramp = client.read(timeout=options.connect_budget)
-            if ramp is None:
-                raise RuntimeError(f"connecting {options.clients} viewers took too long")
-            result.ready, result.failed = ramp["ready"], ramp["failed"]
-            result.connect_s, result.errors = ramp["connect_s"], ramp["errors"]
-            time.sleep(options.settle)  # let the viewer count settle and the heap with it
-            rss_after = proc.memory_info().rss
-            if result.ready > warm["warm"]:
-                result.kb_per_conn = (rss_after - rss_before) / 1024 / (result.ready - warm["warm"])
+        url = server.ws_url(ws_path(variant, session_id))
+        client_argv = [
+            "taskset", "-c", options.client_cpus, sys.executable,
+            "-m", "bench.fanout.client", url,
+            "--clients", str(options.clients), "--events", str(options.events),
+            "--warm", str(options.warm), "--concurrency", str(options.concurrency),
+        ]  # fmt: skip
+        client = Client(client_argv, env)
+        warm = client.read(timeout=120)
+        if warm is None:
+            raise RuntimeError("warm-up connections timed out")
+        time.sleep(1.0)
+        rss_before = proc.memory_info().rss
+        client.say("ramp")
+        ramp = client.read(timeout=options.connect_budget)
+        if ramp is None:
+            raise RuntimeError(f"connecting {options.clients} viewers took too long")
+        result.ready, result.failed = ramp["ready"], ramp["failed"]
+        result.connect_s, result.errors = ramp["connect_s"], ramp["errors"]
+        time.sleep(options.settle)  # let the viewer count settle and the heap with it
+        rss_after = proc.memory_info().rss
+        if result.ready > warm["warm"]:
+            result.kb_per_conn = (rss_after - rss_before) / 1024 / (result.ready - warm["warm"])
 
-            cpu = proc.cpu_times()
-            cpu_before = cpu.user + cpu.system
-            client.say("go")
-            sent = asyncio.run(publish_all(variant, session_id, options))
-            finish_by = sent[-1] + options.drain
-            while time.monotonic() < finish_by:
-                line = client.read(timeout=max(0.01, finish_by - time.monotonic()))
-                if line is not None and line.get("done"):
-                    break
-            cpu = proc.cpu_times()
-            result.server_cpu_s = cpu.user + cpu.system - cpu_before
-            client.say("report")
-            report = None
-            while report is None:
-                line = client.read(timeout=60)
-                if line is None:
-                    raise RuntimeError("the load client did not report")
-                report = line.get("report")
-        finally:
-            if client is not None:
-                client.close()
-            stop(server)
+        cpu_before = cpu_seconds([server])
+        client.say("go")
+        sent = asyncio.run(publish_all(variant, session_id, options))
+        finish_by = sent[-1] + options.drain
+        while time.monotonic() < finish_by:
+            line = client.read(timeout=max(0.01, finish_by - time.monotonic()))
+            if line is not None and line.get("done"):
+                break
+        result.server_cpu_s = cpu_seconds([server]) - cpu_before
+        client.say("report")
+        report = None
+        while report is None:
+            line = client.read(timeout=60)
+            if line is None:
+                raise RuntimeError("the load client did not report")
+            report = line.get("report")
+    finally:
+        if client is not None:
+            client.close()
+        if server is not None:
+            stop_node(server)
 
     recv: list[list[float]] = report["recv"]
     latencies = sorted(r - sent[k] for k in range(len(sent)) for r in recv[k])
@@ -489,19 +385,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--drain", type=float, default=15.0, help="seconds to wait after the last event"
     )
     parser.add_argument("--connect-budget", type=float, default=300.0, help="seconds for the ramp")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/talad_bench_fanout"),
-    )  # fmt: skip
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-    )
-    parser.add_argument("--json", type=Path, help="also write every result to this file")
-    options = parser.parse_args(argv)
-    options.variant_list = [v.strip() for v in options.variants.split(",") if v.strip()]
-    unknown = set(options.variant_list) - set(VARIANTS)
-    if unknown:
-        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    add_run_arguments(parser, database="talad_bench_fanout", redis_db=13)
+    options = parse_run_arguments(parser, argv, VARIANTS)
     return options
 
 
@@ -513,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {int(c) for c in options.client_cpus.split(",")})
-    setup_django(options)
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("DB_POOL_MAX", "4")
+    setup_django(database_url=options.database_url, redis_url=options.redis_url)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     load = os.getloadavg()
     print(

@@ -41,7 +41,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from bench.claims.client import ClaimSocket, Reply, close_all, open_sockets, storm
-from bench.claims.nodes import Node, kill_node, raise_nofile, start_node, stop_node, wait_ready
+from bench.nodes import (
+    Node,
+    database_url,
+    kill_node,
+    raise_nofile,
+    start_node,
+    stop_node,
+    wait_ready,
+)
 from catalog import services as catalog
 from coupons.errors import AlreadyClaimed, LimitReached
 from coupons.models import (
@@ -81,15 +89,12 @@ def _node_env(settings_module: str, pythonpath: str = "") -> dict[str, str]:
     """A web node on this test's PostgreSQL database and Redis db, as production runs it:
     a connection pool (DB_POOL_MAX: the default executor's 6 threads and Channels' database
     thread, 2 nodes x 8 well under max_connections), DEBUG off."""
-    db = connection.settings_dict
     paths = [p for p in (pythonpath, os.environ.get("PYTHONPATH", "")) if p]
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
         "PYTHONPATH": os.pathsep.join(paths),
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": django_settings.REDIS_URL,
         "DB_POOL_MAX": "8",
         "DEBUG": "false",

@@ -9,9 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,79 +20,24 @@ from django.utils import timezone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.nodes import Node, database_url, kill_node, start_node, tail, wait_ready
 from catalog import services as catalog
 from server import presence
 from server.accounts import services as accounts
-from server.launcher import daphne_command
 from server.publisher import publish_now
 from server.redis import redis_client
 from streams import events, services
 from tests.conftest import PASSWORD
 
-ROOT = Path(__file__).resolve().parents[2]
 VIEWERS_PER_NODE = 3
 # A dead node ages out after NODE_TTL_S; the survivor's next tick (1 s) and the coalescing
 # interval (0.5 s) come on top, and loopback plus a busy CI machine get some slack.
 COUNT_DROP_BOUND_S = presence.NODE_TTL_S + 4.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def ready(port: int) -> bool:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-class Node:
-    """One daphne web process, as the Procfile runs it, on the pytest test database."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            daphne_command("127.0.0.1", self.port, "server.asgi:application"),
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 40.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready(self.port):
-            assert self.proc.poll() is None, f"{self.name} exited:\n{self.log_tail()}"
-            assert time.monotonic() < deadline, f"{self.name} not ready:\n{self.log_tail()}"
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no goodbye, no cleanup, as a crashed node."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        self._log.close()
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def url(self, session_id: int, last_seq: int | None = None) -> str:
-        query = f"?last_seq={last_seq}" if last_seq is not None else ""
-        return f"ws://127.0.0.1:{self.port}/ws/live/{session_id}/{query}"
+def live_url(node: Node, session_id: int, last_seq: int | None = None) -> str:
+    query = f"?last_seq={last_seq}" if last_seq is not None else ""
+    return node.ws_url(f"/ws/live/{session_id}/{query}")
 
 
 class Viewer:
@@ -174,9 +116,9 @@ async def scenario(session_id: int, host_id: int, node_a: Node, node_b: Node) ->
     try:
         # given viewers on both nodes
         for viewer in on_a:
-            await viewer.open(node_a.url(session_id))
+            await viewer.open(live_url(node_a, session_id))
         for viewer in on_b:
-            await viewer.open(node_b.url(session_id))
+            await viewer.open(live_url(node_b, session_id))
 
         # then the count is the sum over both nodes, as each node reported its own
         await until(
@@ -213,7 +155,7 @@ async def scenario(session_id: int, host_id: int, node_a: Node, node_b: Node) ->
 
         # when node B dies without a goodbye
         seen_before = {v.name: v.seqs() for v in on_b}
-        node_b.kill()
+        kill_node(node_b)
         killed_at = time.monotonic()
         await until(lambda: all(v.closed.is_set() for v in on_b), 10, "B's sockets to close")
         # and events go on while B's viewers are away
@@ -235,7 +177,7 @@ async def scenario(session_id: int, host_id: int, node_a: Node, node_b: Node) ->
         for viewer in on_b:
             resumed_from[viewer.name] = viewer.last_seq()
             viewer.frames = []
-            await viewer.open(node_a.url(session_id, last_seq=resumed_from[viewer.name]))
+            await viewer.open(live_url(node_a, session_id, last_seq=resumed_from[viewer.name]))
         final = await publish_stock(session_id, range(200, 205))
         await until(lambda: all(v.last_seq() >= final for v in everyone), 10, "the last event")
 
@@ -275,26 +217,23 @@ def test_two_nodes_one_stream_and_a_node_dies(settings: Any, tmp_path: Path) -> 
     )
     services.session_start(session=session, actor=host, now=now)
 
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        ),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": settings.REDIS_URL,
         "DB_POOL_MAX": "2",
-        "PYTHONUNBUFFERED": "1",
     }
-    nodes = [Node("node-a", env, tmp_path), Node("node-b", env, tmp_path)]
+    nodes: list[Node] = []
     try:
-        for node in nodes:
-            node.wait_ready()
+        for name in ("node-a", "node-b"):
+            nodes.append(start_node(name, env=env, log_dir=tmp_path))
+        wait_ready(nodes)
         asyncio.run(asyncio.wait_for(scenario(session.pk, host.pk, *nodes), 90))
     except BaseException:
         for node in nodes:
-            print(f"--- {node.name} ---\n{node.log_tail()}")
+            print(f"--- {node.name} ---\n{tail(node, 60)}")
         raise
     finally:
         for node in nodes:
-            node.kill()
+            kill_node(node)
