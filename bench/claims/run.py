@@ -13,9 +13,9 @@ Variants (``--variants``):
 - ``floor``    the same nodes, clients and storm, with ``coupon.claim`` answered ``sold_out``
                at once (``bench.claims.floor_app``): what daphne, Channels and our consumer
                cost per message before any claim logic, the least a claim can cost here.
-- ``gate-nohop`` (not by default) the gate path with the live consumer's per-message hop to
-               Channels' database thread removed in the bench's process only
-               (``bench.claims.nohop_app``): what that change to streams/consumers.py gives.
+- ``gate-hop`` (not by default) the gate path with Channels' per-message hop to its database
+               thread put back, in the bench's process only (``bench.claims.hop_app``): what
+               ``LiveConsumer.dispatch`` skipping it gives.
 - ``ceiling``  the gate's Lua script alone: ``--clients`` ``EVALSHA`` calls at once from one
                asyncio client over ``--ceiling-connections`` connections; no Django, no socket
                to a viewer. What Redis, the script and redis-py (which our nodes use) allow.
@@ -60,11 +60,11 @@ from bench.stage import add_run_arguments, live_session, parse_run_arguments, se
 from bench.stats import percentile
 from bench.wsclient import new_loop
 
-VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor", "gate-nohop")
+VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor", "gate-hop")
 DEFAULT_VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor")
 APPS = {
     "gate": "server.asgi:application",
-    "gate-nohop": "bench.claims.nohop_app:application",
+    "gate-hop": "bench.claims.hop_app:application",
     "naive": "bench.claims.naive_app:application",
     "floor": "bench.claims.floor_app:application",
 }

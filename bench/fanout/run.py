@@ -11,6 +11,8 @@ Variants (``--variants``):
 
 - ``baseline``   a minimal ``websockets`` broadcast server, no Django (``bench.fanout.baseline``)
 - ``daphne``     our app as we ship it: daphne, ``LiveConsumer``, the per-process broadcaster
+- ``daphne-nofreeze`` the same with ``LIVE_GC_FREEZE_MIN_SOCKETS=0``: full garbage
+                 collections walk every socket's objects again (``server.heap`` off)
 - ``daphne-asgi`` the same, with broadcasts through the ASGI ``send`` chain (no fast path)
 - ``uvicorn``    the same app under uvicorn, which has no fast path: compare with
                  ``daphne-asgi`` to price daphne itself (we still ship daphne)
@@ -54,9 +56,11 @@ from bench.nodes import (
 from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
 from bench.stats import percentile
 
-VARIANTS = ("baseline", "daphne", "daphne-asgi", "uvicorn", "group", "group-core")
+VARIANTS = (
+    "baseline", "daphne", "daphne-nofreeze", "daphne-asgi", "uvicorn", "group", "group-core",
+)  # fmt: skip
 DEFAULT_VARIANTS = ("baseline", "daphne", "daphne-asgi", "uvicorn", "group")
-DJANGO_VARIANTS = {"daphne", "daphne-asgi", "uvicorn", "group", "group-core"}
+DJANGO_VARIANTS = set(VARIANTS) - {"baseline"}
 
 
 # --- processes --------------------------------------------------------------------------
@@ -200,6 +204,7 @@ def server_command(variant: str, port: int, session_id: int, channel: str) -> li
 
     app = {
         "daphne": "server.asgi:application",
+        "daphne-nofreeze": "server.asgi:application",
         "daphne-asgi": "bench.fanout.asgi_send_app:application",
     }.get(variant, "bench.fanout.group_app:application")
     return daphne_command("127.0.0.1", port, app)
@@ -226,6 +231,8 @@ def run_one(variant: str, options: argparse.Namespace, log_dir: Path) -> Result:
         ),
         "PYTHONUNBUFFERED": "1",
     }
+    if variant == "daphne-nofreeze":
+        env["LIVE_GC_FREEZE_MIN_SOCKETS"] = "0"
     channel = fanout_channel(session_id)
     server: Node | None = None
     client: Client | None = None
