@@ -18,6 +18,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,16 @@ def database_url(db: Mapping[str, Any]) -> str:
     (a test's database, which only this process knows the name of)."""
     password = db["PASSWORD"] or ""
     return f"postgres://{db['USER']}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def uvicorn_command(port: int, app: str = "server.asgi:application") -> list[str]:
+    """The same app under uvicorn, for comparison only (we ship daphne): its websockets
+    protocol, plain asyncio, no access log."""
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
+        "--backlog", "1024", "--log-level", "warning", "--no-access-log",
+        "--ws", "websockets", "--loop", "asyncio",
+    ]  # fmt: skip
 
 
 def start_node(

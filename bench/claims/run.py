@@ -16,6 +16,8 @@ Variants (``--variants``):
 - ``gate-hop`` (not by default) the gate path with Channels' per-message hop to its database
                thread put back, in the bench's process only (``bench.claims.hop_app``): what
                ``LiveConsumer.dispatch`` skipping it gives.
+- ``gate-uvicorn``, ``floor-uvicorn`` (not by default) ``gate`` and ``floor`` served by uvicorn
+               instead of daphne (``pip install uvicorn``): what the server costs a storm.
 - ``ceiling``  the gate's Lua script alone: ``--clients`` ``EVALSHA`` calls at once from one
                asyncio client over ``--ceiling-connections`` connections; no Django, no socket
                to a viewer. What Redis, the script and redis-py (which our nodes use) allow.
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -55,18 +58,30 @@ from pathlib import Path
 from typing import Any
 
 from bench.claims.client import ClaimSocket, Reply, close_all, open_sockets, storm
-from bench.nodes import Node, cpu_seconds, raise_nofile, start_node, stop_node, wait_ready
+from bench.nodes import (
+    Node,
+    cpu_seconds,
+    raise_nofile,
+    start_node,
+    stop_node,
+    uvicorn_command,
+    wait_ready,
+)
 from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
 from bench.stats import percentile
 from bench.wsclient import new_loop
 
-VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor", "gate-hop")
+VARIANTS = (
+    "gate", "naive", "ceiling", "ceiling-c", "floor", "gate-hop", "gate-uvicorn", "floor-uvicorn",
+)  # fmt: skip
 DEFAULT_VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor")
 APPS = {
     "gate": "server.asgi:application",
     "gate-hop": "bench.claims.hop_app:application",
     "naive": "bench.claims.naive_app:application",
     "floor": "bench.claims.floor_app:application",
+    "gate-uvicorn": "server.asgi:application",
+    "floor-uvicorn": "bench.claims.floor_app:application",
 }
 WARM_CLAIMS = 200
 
@@ -228,7 +243,11 @@ def run_web(
         env = node_env(options)
         for i in range(options.nodes):
             name = f"{variant}{i + 1}"
-            nodes.append(start_node(name, env=env, log_dir=log_dir, app=APPS[variant]))
+            app = APPS[variant]
+            command = None
+            if variant.endswith("-uvicorn"):
+                command = functools.partial(uvicorn_command, app=app)
+            nodes.append(start_node(name, env=env, log_dir=log_dir, app=app, command=command))
         wait_ready(nodes)
         urls = [n.ws_url(f"/ws/live/{stage.session.pk}/") for n in nodes]
         started = time.monotonic()

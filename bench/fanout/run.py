@@ -51,6 +51,7 @@ from bench.nodes import (
     start_node,
     stop_node,
     stop_process,
+    uvicorn_command,
     wait_ready,
 )
 from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
@@ -195,11 +196,7 @@ def server_command(variant: str, port: int, session_id: int, channel: str) -> li
     if variant == "baseline":
         return [python, "-m", "bench.fanout.baseline", "--port", str(port), "--channel", channel]
     if variant == "uvicorn":
-        return [
-            python, "-m", "uvicorn", "server.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--backlog", "1024", "--log-level", "warning",
-            "--no-access-log", "--ws", "websockets", "--loop", "asyncio",
-        ]  # fmt: skip
+        return uvicorn_command(port)
     from server.launcher import daphne_command
 
     app = {
