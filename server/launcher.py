@@ -593,12 +593,22 @@ class Launcher:
             self.console.say("stopped")
 
 
+# Daphne refuses a WebSocket whose handshake is not done within this (its default: 5 s). In
+# a join storm handshakes queue behind each other: with 2,500 in flight, 1,838 of 5,000
+# viewers were reset at 5 s and none at 30 s (docs/benchmarks.md, "Connect storm").
+WEBSOCKET_CONNECT_TIMEOUT_S = 30
+
+
 def daphne_command(host: str, port: int, app: str) -> list[str]:
-    """Daphne on a Twisted endpoint with a listen backlog of 1024: Twisted's default of 50
-    refuses connections in a storm of viewers joining at once."""
+    """Daphne on a Twisted endpoint with a listen backlog of 1024 (Twisted's default of 50
+    refuses connections in a storm of viewers joining at once) and a handshake limit that
+    lets queued viewers in rather than reset them."""
     interface = host.strip("[]").replace(":", "\\:")
     endpoint = f"tcp:port={port}:interface={interface}:backlog=1024"
-    return [sys.executable, "-m", "daphne", "-e", endpoint, app]
+    return [
+        sys.executable, "-m", "daphne", "-e", endpoint,
+        "--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT_S), app,
+    ]  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
