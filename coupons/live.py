@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 from pydantic import StrictInt
 
-from coupons.models import Drop, DropState
+from coupons.models import Claim, Drop, DropState
 from coupons.services.claims import claim_create_async, coupon_left_event
 from coupons.services.drops import drops_close_overdue
 from server.errors import RateLimited
@@ -37,13 +37,18 @@ async def claim(socket: LiveSocket, data: CouponClaim, msg_id: Any) -> dict[str,
         raise RateLimited("Too many claims from this connection.", retry_after_s=1)
     recent.append(now_s)
     won = await claim_create_async(drop_id=data.drop, user=user, now=timezone.now())
+    return claimed_reply(won)
+
+
+def claimed_reply(claim: Claim) -> dict[str, Any]:
+    """The ``coupon.claimed`` reply (CONTRACT.md) for a claim just written."""
     return {
         "type": "coupon.claimed",
         "data": {
-            "drop": data.drop,
-            "claim": won.pk,
-            "code": won.code,
-            "expires_at": won.expires_at.isoformat(),
+            "drop": claim.drop_id,
+            "claim": claim.pk,
+            "code": claim.code,
+            "expires_at": claim.expires_at.isoformat(),
         },
     }
 

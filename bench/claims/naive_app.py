@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from coupons.errors import AlreadyClaimed, DropClosed, LimitReached, SoldOut
-from coupons.live import CouponClaim
+from coupons.live import CouponClaim, claimed_reply
 from coupons.models import CampaignUser, Claim, CloseReason, Drop
 from coupons.services.claims import new_code
 from coupons.services.drops import drop_close
@@ -82,12 +82,4 @@ async def claim(socket: LiveSocket, data: CouponClaim, msg_id: Any) -> dict[str,
     won = await sync_to_async(naive_claim, thread_sensitive=False)(
         drop_id=data.drop, user=user, now=timezone.now()
     )
-    return {
-        "type": "coupon.claimed",
-        "data": {
-            "drop": data.drop,
-            "claim": won.pk,
-            "code": won.code,
-            "expires_at": won.expires_at.isoformat(),
-        },
-    }
+    return claimed_reply(won)

@@ -71,6 +71,7 @@ from server.redis import redis_client
 from streams import services as streams
 from streams.models import LiveSession
 from tests.conftest import PASSWORD
+from tests.integration.coupon_checks import assert_gate_equals_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -214,16 +215,6 @@ def assert_promises_kept(drop: Drop, replies: list[tuple[ClaimSocket, Reply]]) -
     held = {(user, code) for user, code, status in rows if status == ClaimStatus.CLAIMED}
     told = {(sock.user_id, reply.data["code"]) for sock, reply in replies if reply.won}
     assert told <= held, f"told 'yours' without a row: {told - held}"
-
-
-def assert_gate_equals_database(drop: Drop) -> None:
-    drop.refresh_from_db()
-    gate = drops.drop_gate(drop)
-    left, unit_users = drops.gate_facts(drop)
-    assert gate.pending_count() == 0
-    if drop.state == DropState.OPEN:
-        assert gate.left() == left
-    assert gate.unit_users() == unit_users
 
 
 def reconcile_until(predicate: Any, *, timeout: float, every: float = 1.0) -> list[dict[str, int]]:

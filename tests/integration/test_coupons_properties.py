@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from catalog import services as catalog
 from coupons.errors import AlreadyClaimed, DropClosed, GateRestoring, LimitReached, SoldOut
-from coupons.models import HELD, Campaign, CampaignUser, Claim, ClaimStatus, Drop, DropState
+from coupons.models import HELD, Campaign, CampaignUser, Claim, ClaimStatus, Drop
 from coupons.services import campaigns, claims, drops
 from coupons.services.reconcile import reconcile_all
 from server.accounts import services as accounts
@@ -26,6 +26,7 @@ from server.gate import PENDING_TTL_S
 from server.redis import redis_client
 from streams import services as streams
 from tests.conftest import PASSWORD
+from tests.integration.coupon_checks import assert_gate_equals_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,13 +101,7 @@ def _check_invariants(campaign: Campaign, made: list[Drop]) -> None:
 
 def _check_gate_equals_database(campaign: Campaign, made: list[Drop]) -> None:
     for drop in made:
-        drop.refresh_from_db()
-        gate = drops.drop_gate(drop)
-        left, unit_users = drops.gate_facts(drop)
-        assert gate.pending_count() == 0
-        if drop.state == DropState.OPEN:
-            assert gate.left() == left
-        assert gate.unit_users() == unit_users
+        assert_gate_equals_database(drop)
     held = dict(CampaignUser.objects.filter(campaign=campaign, held__gt=0).values_list(
         "user_id", "held"))
     assert drops.drop_gate(made[0]).scope_users() == held
