@@ -10,7 +10,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 
 @functools.cache
@@ -135,10 +135,48 @@ class ScriptPipeline:
                 call.future.set_result(result)
 
     async def _execute(self, batch: list[_Call]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for call in batch:
-            pipe.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        """One write of every call's ``EVALSHA``, then each reply in order (an error reply is
+        that call's result). A connection left with replies unread is dropped, not reused;
+        nothing is retried, since a script that ran must not run twice."""
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(b"".join(_packed(call) for call in batch))
+            results: list[Any] = []
+            for _ in batch:
+                try:
+                    results.append(await connection.read_response())
+                except ResponseError as exc:
+                    results.append(exc)
+            return results
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+
+
+def _bulk(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, int):
+        data = b"%d" % value
+    else:
+        data = repr(float(value)).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _packed(call: _Call) -> bytes:
+    """``EVALSHA sha numkeys keys... args...`` in RESP. Written here rather than by
+    redis-py's pipeline, whose generic packing and encoding per argument cost about a third
+    of a claim's Redis work on the event loop in a storm (docs/benchmarks.md)."""
+    head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (3 + len(call.keys) + len(call.args))
+    parts = [head, _bulk(call.sha), _bulk(len(call.keys))]
+    parts += [_bulk(key) for key in call.keys]
+    parts += [_bulk(arg) for arg in call.args]
+    return b"".join(parts)
 
 
 _pipelines: dict[tuple[asyncio.AbstractEventLoop, str], ScriptPipeline] = {}
