@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from redis.exceptions import RedisError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -82,6 +83,24 @@ class RateLimited(DomainError):
     code = "rate_limited"
 
 
+class Unavailable(DomainError):
+    """A service the request needs is down, full or too slow; retrying soon may work."""
+
+    code = "unavailable"
+
+
+def service_error(exc: BaseException) -> Unavailable | None:
+    """``Unavailable`` for a backing service's failure (Redis unreachable or too slow), so a
+    client hears "try again" instead of a server error; None for anything else."""
+    if isinstance(exc, RedisError | TimeoutError):
+        log.warning("a backing service failed: %r", exc)
+        return Unavailable(
+            "A service we need is briefly unreachable; try again in a few seconds.",
+            retry_after_s=2,
+        )
+    return None
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The contract's error object; ``extra`` adds detail such as ``fields``."""
     return {"error": {"code": code, "message": message, **extra}}
@@ -133,8 +152,11 @@ def _from_drf(exc: drf.APIException) -> tuple[int, dict[str, Any]]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error in the contract's shape."""
     headers: dict[str, str] = {}
+    exc = service_error(exc) or exc
     if isinstance(exc, DomainError):
         status, body = exc.status, exc.as_dict()
+        if "retry_after_s" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after_s"])
     elif isinstance(exc, Http404):
         status, body = 404, error_body("not_found", "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

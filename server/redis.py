@@ -86,6 +86,9 @@ class ScriptPipeline:
     """
 
     IN_FLIGHT = 8
+    # The whole batch, write and every reply, must be done within this. One deadline per
+    # batch, not redis-py's per reply (a timeout context each: 6% of a storm's loop).
+    BATCH_TIMEOUT_S = 5.0
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
@@ -141,13 +144,14 @@ class ScriptPipeline:
         pool = self.client.connection_pool
         connection = await pool.get_connection()
         try:
-            await connection.send_packed_command(b"".join(_packed(call) for call in batch))
-            results: list[Any] = []
-            for _ in batch:
-                try:
-                    results.append(await connection.read_response())
-                except ResponseError as exc:
-                    results.append(exc)
+            async with asyncio.timeout(self.BATCH_TIMEOUT_S):
+                await connection.send_packed_command(b"".join(_packed(call) for call in batch))
+                results: list[Any] = []
+                for _ in batch:
+                    try:
+                        results.append(await connection.read_response())
+                    except ResponseError as exc:
+                        results.append(exc)
             return results
         except BaseException:
             await connection.disconnect()
@@ -183,12 +187,22 @@ _pipelines: dict[tuple[asyncio.AbstractEventLoop, str], ScriptPipeline] = {}
 
 
 def redis_scripts() -> ScriptPipeline:
-    """This event loop's script pipeline, on this loop's client (``redis_async``)."""
+    """This event loop's script pipeline (one per process under daphne)."""
     loop = asyncio.get_running_loop()
     key = (loop, settings.REDIS_URL)
     pipeline = _pipelines.get(key)
     if pipeline is None:
         for old in [old for old in _pipelines if old[0].is_closed()]:
             del _pipelines[old]
-        pipeline = _pipelines[key] = ScriptPipeline(redis_async())
+        # Its own connections, with no socket timeout of their own: the batch has one.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=ScriptPipeline.IN_FLIGHT,
+            timeout=ScriptPipeline.BATCH_TIMEOUT_S,
+            socket_timeout=None,
+            socket_connect_timeout=2,
+            health_check_interval=15,
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        pipeline = _pipelines[key] = ScriptPipeline(client)
     return pipeline

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 from pydantic import ValidationError
 
-from server.errors import DomainError, NotAuthenticated
+from server.errors import DomainError, NotAuthenticated, service_error
 from server.fanout import broadcaster
 from server.groups import user_group
 from server.publisher import encode, now_ts, replay
@@ -305,12 +305,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         try:
             reply = await handler(self, data, envelope.id)
-        except DomainError as exc:
-            await self._error(envelope.id, exc.code, exc.message, **exc.extra)
-            return
-        except Exception:
-            log.exception("live message %s failed", envelope.type)
-            await self._error(envelope.id, "server_error", "Something went wrong on our side.")
+        except Exception as exc:
+            refusal = exc if isinstance(exc, DomainError) else service_error(exc)
+            if refusal is None:
+                log.exception("live message %s failed", envelope.type)
+                refusal = DomainError("Something went wrong on our side.", code="server_error")
+            await self._error(envelope.id, refusal.code, refusal.message, **refusal.extra)
             return
         if reply is not None:
             await self.reply(envelope.id, **reply)

@@ -1,4 +1,4 @@
-from server.errors import Conflict, DomainError, Invalid
+from server.errors import Conflict, Invalid, Unavailable
 
 
 class NotLive(Conflict):
@@ -34,11 +34,5 @@ class UnsupportedMediaType(Invalid):
         return 415
 
 
-class MediaUnavailable(DomainError):
+class MediaUnavailable(Unavailable):
     """No media process can take this peer now (none running, or all full)."""
-
-    code = "unavailable"
-
-    @property
-    def status(self) -> int:
-        return 503

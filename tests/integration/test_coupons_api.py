@@ -152,3 +152,29 @@ def test_unknown_and_closed_drops(live, client_for):
     missing = client_for(viewer).post("/api/drops/999999/claim/")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_claim_while_the_gate_is_unreachable_says_try_again(live, client_for, monkeypatch):
+    """Redis down mid-drop: 503 ``unavailable`` with ``Retry-After``, never a 500, and no
+    coupon is handed out; once it is back the same claim succeeds."""
+    import redis
+
+    from server import gate
+
+    created = client_for(live["promoter"]).post("/api/campaigns/", CAMPAIGN, format="json")
+    drop = client_for(live["host"]).post(
+        f"/api/sessions/{live['session'].pk}/drops/",
+        {"campaign": created.json()["id"], "quantity": 3, "duration_s": 60},
+        format="json",
+    ).json()
+    viewer = client_for(early_user("dao"))
+    real_client = gate.redis_client
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    monkeypatch.setattr(gate, "redis_client", lambda: dead)
+    down = viewer.post(f"/api/drops/{drop['id']}/claim/")
+    assert down.status_code == 503
+    assert down.json()["error"]["code"] == "unavailable"
+    assert down.headers["Retry-After"] == "2"
+    assert not Claim.objects.exists()
+    monkeypatch.setattr(gate, "redis_client", real_client)
+    assert viewer.post(f"/api/drops/{drop['id']}/claim/").status_code == 201

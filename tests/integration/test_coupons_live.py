@@ -150,3 +150,27 @@ async def test_bad_claim_frames(world):
     error = await next_frame(viewer, "error")
     assert error["data"]["code"] == "not_found"
     await viewer.disconnect()
+
+
+async def test_a_claim_while_the_gate_is_unreachable_says_try_again(world, monkeypatch):
+    """Redis down (or too slow) mid-drop: the viewer hears ``unavailable`` with a retry
+    hint, not a server error, the socket stays open, and nobody holds a coupon."""
+    import redis.asyncio as aioredis
+
+    from server import gate
+    from server.redis import ScriptPipeline
+
+    drop = await sync_to_async(open_drop)(world)
+    viewer = await connect(world["session"].pk, world["viewers"][0])
+    await next_frame(viewer, "snapshot")
+    dead = ScriptPipeline(aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    monkeypatch.setattr(gate, "redis_scripts", lambda: dead)
+    await send(viewer, "coupon.claim", {"drop": drop.pk}, id_="down")
+    error = await next_frame(viewer, "error")
+    assert error["reply_to"] == "down"
+    assert error["data"]["code"] == "unavailable"
+    assert error["data"]["retry_after_s"] == 2
+    await send(viewer, "ping", {}, id_="still")
+    assert (await next_frame(viewer, "pong"))["reply_to"] == "still"
+    assert not await sync_to_async(Claim.objects.filter(drop=drop).exists)()
+    await viewer.disconnect()
