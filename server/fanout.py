@@ -10,12 +10,12 @@ per-user and control messages (``server.groups``).
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from server.loops import LoopLocal
 from server.publisher import fanout_channel
 
 log = logging.getLogger(__name__)
@@ -156,13 +156,9 @@ class Broadcaster:
         self.delivered += len(sinks)
 
 
-_broadcasters: dict[asyncio.AbstractEventLoop, Broadcaster] = {}
+_broadcasters = LoopLocal(Broadcaster)
 
 
-def broadcaster(factory: Callable[[str], Broadcaster] = Broadcaster) -> Broadcaster:
+def broadcaster() -> Broadcaster:
     """This event loop's broadcaster (one per process under daphne)."""
-    loop = asyncio.get_running_loop()
-    instance = _broadcasters.get(loop)
-    if instance is None:
-        instance = _broadcasters[loop] = factory(settings.REDIS_URL)
-    return instance
+    return _broadcasters.get(settings.REDIS_URL)

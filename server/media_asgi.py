@@ -51,7 +51,7 @@ async def application(scope: dict, receive, send) -> None:
 
 def _withdraw() -> None:
     """Free this node's sessions now rather than after ``MEDIA_NODE_TTL_S``."""
-    session_ids = sorted({s for r in list(peers._registries.values()) for s in r.sessions})
+    session_ids = sorted({s for r in peers._registries.values() for s in r.sessions})
     try:
         routing.heartbeat().stop()
         routing.node_withdraw(session_ids=session_ids)

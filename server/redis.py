@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import NoScriptError, ResponseError
 
+from server.loops import LoopLocal
+
 
 @functools.cache
 def _client(url: str) -> redis.Redis:
@@ -29,30 +31,27 @@ def redis_client() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
-_async_clients: dict[tuple[asyncio.AbstractEventLoop, str], aioredis.Redis] = {}
+def _async_client(url: str) -> aioredis.Redis:
+    # Blocking: a storm of claims waits for a free connection instead of failing with
+    # "too many connections" as the default pool does.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=64,
+        timeout=5,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+_async_clients = LoopLocal(_async_client)
 
 
 def redis_async() -> aioredis.Redis:
     """This event loop's async client: an asyncio connection belongs to the loop that made
     it, and a web process has one loop, so this is one pool per process under daphne."""
-    loop = asyncio.get_running_loop()
-    for key in [key for key in _async_clients if key[0].is_closed()]:
-        del _async_clients[key]
-    key = (loop, settings.REDIS_URL)
-    client = _async_clients.get(key)
-    if client is None:
-        # Blocking: a storm of claims waits for a free connection instead of failing
-        # with "too many connections" as the default pool does.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=64,
-            timeout=5,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            health_check_interval=15,
-        )
-        client = _async_clients[key] = aioredis.Redis(connection_pool=pool)
-    return client
+    return _async_clients.get(settings.REDIS_URL)
 
 
 # --- scripts on the event loop, pipelined ---------------------------------------------------
@@ -183,26 +182,22 @@ def _packed(call: _Call) -> bytes:
     return b"".join(parts)
 
 
-_pipelines: dict[tuple[asyncio.AbstractEventLoop, str], ScriptPipeline] = {}
+def _script_pipeline(url: str) -> ScriptPipeline:
+    # Its own connections, with no socket timeout of their own: the batch has one.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=ScriptPipeline.IN_FLIGHT,
+        timeout=ScriptPipeline.BATCH_TIMEOUT_S,
+        socket_timeout=None,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+    return ScriptPipeline(aioredis.Redis(connection_pool=pool))
+
+
+_pipelines = LoopLocal(_script_pipeline)
 
 
 def redis_scripts() -> ScriptPipeline:
     """This event loop's script pipeline (one per process under daphne)."""
-    loop = asyncio.get_running_loop()
-    key = (loop, settings.REDIS_URL)
-    pipeline = _pipelines.get(key)
-    if pipeline is None:
-        for old in [old for old in _pipelines if old[0].is_closed()]:
-            del _pipelines[old]
-        # Its own connections, with no socket timeout of their own: the batch has one.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=ScriptPipeline.IN_FLIGHT,
-            timeout=ScriptPipeline.BATCH_TIMEOUT_S,
-            socket_timeout=None,
-            socket_connect_timeout=2,
-            health_check_interval=15,
-        )
-        client = aioredis.Redis(connection_pool=pool)
-        pipeline = _pipelines[key] = ScriptPipeline(client)
-    return pipeline
+    return _pipelines.get(settings.REDIS_URL)

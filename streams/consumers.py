@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from server.errors import DomainError, NotAuthenticated, service_error
 from server.fanout import broadcaster
 from server.groups import user_group
+from server.loops import LoopLocal
 from server.publisher import encode, now_ts, replay
 from streams import messages, services
 from streams.handlers import HANDLERS, handles
@@ -380,17 +381,12 @@ def _failed(read: asyncio.Future[Any]) -> bool:
     return read.done() and (read.cancelled() or read.exception() is not None)
 
 
-_snapshots: dict[asyncio.AbstractEventLoop, SharedSnapshots] = {}
+_snapshots = LoopLocal(SharedSnapshots)
 
 
 def shared_snapshots() -> SharedSnapshots:
     """This event loop's snapshot reads (one per process under daphne; one per test loop)."""
-    loop = asyncio.get_running_loop()
-    for old in [old for old in _snapshots if old.is_closed()]:
-        del _snapshots[old]
-    if loop not in _snapshots:
-        _snapshots[loop] = SharedSnapshots()
-    return _snapshots[loop]
+    return _snapshots.get()
 
 
 async def in_session(consumer: "LiveConsumer", work: Callable[[LiveSession], Any]) -> Any:

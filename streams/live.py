@@ -7,7 +7,6 @@ left) to ``tick_hooks`` at start-up.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from django.db import close_old_connections
 from server import presence
 from server.fanout import broadcaster
 from server.heap import FrozenHeap
+from server.loops import LoopLocal
 from server.publisher import publish_now
 from streams import events
 from streams.services import reactions_flush
@@ -83,14 +83,8 @@ class LiveLoop:
             await asyncio.sleep(TICK_S)
 
 
-_loops: dict[asyncio.AbstractEventLoop, LiveLoop] = {}
+_loops = LoopLocal(LiveLoop)
 
 
 def live_loop() -> LiveLoop:
-    loop = asyncio.get_running_loop()
-    for old in [old for old in _loops if old.is_closed()]:
-        with contextlib.suppress(KeyError):
-            del _loops[old]
-    if loop not in _loops:
-        _loops[loop] = LiveLoop()
-    return _loops[loop]
+    return _loops.get()

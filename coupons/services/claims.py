@@ -42,6 +42,7 @@ from coupons.services.drops import drop_close, drop_gate, gate_for, scope_key
 from server.accounts.models import User
 from server.errors import DomainError, NotFound, RateLimited
 from server.gate import Admission, Gate
+from server.loops import LoopLocal
 from server.redis import redis_async, redis_client
 
 log = logging.getLogger(__name__)
@@ -280,18 +281,12 @@ class _WinnerWriter:
                     future.set_result(result)
 
 
-_writers: dict[asyncio.AbstractEventLoop, _WinnerWriter] = {}
+_writers = LoopLocal(_WinnerWriter)
 
 
 def _winner_writer() -> _WinnerWriter:
     """This event loop's writer (a web process has one loop; tests make many)."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        for old in [old for old in _writers if old.is_closed()]:
-            del _writers[old]
-        writer = _writers[loop] = _WinnerWriter()
-    return writer
+    return _writers.get()
 
 
 def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseException]:

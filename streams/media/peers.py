@@ -32,6 +32,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from django.conf import settings
 
+from server.loops import LoopLocal
 from streams.media import routing
 from streams.media.errors import BadOffer
 from streams.media.ice import rtc_configuration
@@ -449,12 +450,13 @@ def health_data(media: SessionMedia) -> dict[str, Any]:
     }
 
 
-_registries: dict[asyncio.AbstractEventLoop, Registry] = {}
 _factory: Callable[[], Registry] = Registry
+# Through a lambda: apps.ready swaps the factory after this module is imported.
+_registries = LoopLocal(lambda: _factory())
 
 
 def total_peers() -> int:
-    return sum(len(r.peers) for r in list(_registries.values()))
+    return sum(len(r.peers) for r in _registries.values())
 
 
 routing.set_load(total_peers)
@@ -467,9 +469,4 @@ def set_registry_factory(factory: Callable[[], Registry]) -> None:
 
 def registry() -> Registry:
     """This loop's registry (one per process under daphne; one per test loop in tests)."""
-    loop = asyncio.get_running_loop()
-    for old in [old for old in _registries if old.is_closed()]:
-        del _registries[old]
-    if loop not in _registries:
-        _registries[loop] = _factory()
-    return _registries[loop]
+    return _registries.get()
