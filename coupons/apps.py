@@ -6,7 +6,7 @@ class CouponsConfig(AppConfig):
     verbose_name = "Coupon campaigns and live drops"
 
     def ready(self) -> None:
-        """Plug coupons into the live channel, which does not know them (ARCHITECTURE.md:
+        """Plug coupons into the live channel, which does not know them (docs/architecture.md:
         dependencies point one way; the higher app registers)."""
         from coupons import live
         from coupons.services.drops import drops_close_for_session, open_drops

@@ -1,4 +1,4 @@
-"""Coupon broadcasts on the live channel (CONTRACT.md)."""
+"""Coupon broadcasts on the live channel (docs/protocol.md)."""
 
 from datetime import datetime
 

@@ -41,7 +41,7 @@ async def claim(socket: LiveSocket, data: CouponClaim, msg_id: Any) -> dict[str,
 
 
 def claimed_reply(claim: Claim) -> dict[str, Any]:
-    """The ``coupon.claimed`` reply (CONTRACT.md) for a claim just written."""
+    """The ``coupon.claimed`` reply (docs/protocol.md) for a claim just written."""
     return {
         "type": "coupon.claimed",
         "data": {

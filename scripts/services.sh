@@ -2,7 +2,7 @@
 # Make sure the PostgreSQL and Redis that the tests talk to answer on loopback.
 #
 # Why a script: a fresh CI machine or a newcomer's laptop may have neither running, and the
-# integration tests must talk to the real things (ARCHITECTURE.md), never to stand-ins.
+# integration tests must talk to the real things (docs/architecture.md), never to stand-ins.
 #
 # Idempotent and polite: whatever already answers is used as it is (never restarted or
 # reconfigured); only what is missing is installed (as root, Debian's packages) and started.

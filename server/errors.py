@@ -18,7 +18,7 @@ from rest_framework.views import set_rollback
 
 log = logging.getLogger(__name__)
 
-# Contract code -> HTTP status. Codes outside CONTRACT.md's list are not invented here.
+# Contract code -> HTTP status. Codes outside the public list (docs/api.md) are not invented here.
 STATUS_BY_CODE: dict[str, int] = {
     "not_authenticated": 401,
     "forbidden": 403,
@@ -33,7 +33,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "claim_expired": 409,
     "coupon_not_applicable": 422,
     "conflict": 409,
-    # Added beyond CONTRACT.md's list: a needed service (a media process, Redis) is down
+    # The last public code: a needed service (a media process, Redis) is down
     # or full; retry later.
     "unavailable": 503,
 }

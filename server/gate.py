@@ -1,5 +1,5 @@
 """The gate: one Redis primitive that admits or refuses "take n units of a limited thing, at
-most k per user, inside a time window" (ARCHITECTURE.md, "The gate").
+most k per user, inside a time window" (docs/architecture.md, "The gate").
 
 Coupon drops use it now; stock reservations will use the same script. Losers are answered
 from Redis alone and never reach the database. A winner holds a *pending admission* (a token

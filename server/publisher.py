@@ -1,4 +1,4 @@
-"""The one way an event reaches live viewers (ARCHITECTURE.md, "Real-time events").
+"""The one way an event reaches live viewers (docs/architecture.md, "Real-time events").
 
 ``publish(session_id, event)`` runs after the current transaction commits. One Lua script
 numbers the event (per-session ``seq``), appends the encoded frame to a capped Redis stream
@@ -27,7 +27,7 @@ KEY_TTL_S = 7 * 24 * 3600
 
 
 class Event(BaseModel):
-    """A broadcast event's ``data``. Subclasses set ``type`` (CONTRACT.md's name) and
+    """A broadcast event's ``data``. Subclasses set ``type`` (its public name, docs/protocol.md) and
     declare every field; an undeclared field fails at construction, in tests too."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Talad Live API",
     "DESCRIPTION": (
         "Live-commerce for farm households. Errors always have the shape "
-        '`{"error": {"code": "...", "message": "..."}}`; see CONTRACT.md and docs/.'
+        '`{"error": {"code": "...", "message": "..."}}`; see docs/api.md.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

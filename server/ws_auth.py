@@ -1,6 +1,6 @@
 """Who is on the other end of a WebSocket, and whether their page may open one.
 
-Three ways in (CONTRACT.md): the session cookie (our pages), ``Authorization: Token``
+Three ways in (docs/api.md): the session cookie (our pages), ``Authorization: Token``
 (apps and tools), or a single-use ``?ticket=`` (browsers that cannot set headers, without
 putting a long-lived token in a URL). A bad credential leaves the socket anonymous, which
 can watch but not chat, claim or buy.

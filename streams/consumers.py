@@ -1,4 +1,4 @@
-"""``/ws/live/{session_id}/?last_seq=N``: the live channel (CONTRACT.md, docs/protocol.md).
+"""``/ws/live/{session_id}/?last_seq=N``: the live channel (docs/protocol.md).
 
 Thin: parse a frame, check it against its schema, call a service, reply. Broadcasts reach
 this socket through the process's broadcaster (``server.fanout``), already encoded; replies
@@ -419,7 +419,7 @@ def _short(exc: Exception) -> str:
     return str(exc)[:200]
 
 
-# --- the handlers of CONTRACT.md (others register theirs the same way) -------------------
+# --- the public handlers (others register theirs the same way) -------------------
 
 
 @handles("ping", messages.Ping)

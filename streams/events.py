@@ -1,4 +1,4 @@
-"""Broadcast events of the live channel (CONTRACT.md), typed; published after commit."""
+"""Broadcast events of the live channel (docs/protocol.md), typed; published after commit."""
 
 from pydantic import Field
 

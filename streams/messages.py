@@ -1,4 +1,4 @@
-"""What a client may send on /ws/live/ (CONTRACT.md), validated before any service runs."""
+"""What a client may send on /ws/live/ (docs/protocol.md), validated before any service runs."""
 
 from typing import Annotated, Any, Literal
 

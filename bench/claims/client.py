@@ -6,7 +6,7 @@ bare ``asyncio.Protocol``: no task, queue or coroutine per socket), so 5,000 of 
 client little CPU next to the servers. Broadcast frames (viewers, coupons left, drop closed)
 are counted, not parsed; only frames carrying ``reply_to`` are decoded.
 
-A socket authenticates with ``Authorization: Token`` (CONTRACT.md) and is ready once its
+A socket authenticates with ``Authorization: Token`` (docs/api.md) and is ready once its
 first frame (the ``snapshot``) arrived: by then the server has joined it to the session.
 The storm test (tests/integration/test_coupon_storm.py) and the benchmark
 (``bench.claims.run``) both drive these sockets.

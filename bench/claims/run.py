@@ -28,7 +28,7 @@ Per variant it prints: sockets connected, claimed / sold out / other replies, da
 first claim sent to the last reply), won/s (coupons won per second from the first claim sent
 to the last coupon won), latency p50/p99 of every reply, p99 of the winners and p50/p99 of
 the sold-out replies, and the nodes' CPU seconds during the storm. Then the ratios and the
-targets of issue 4 (gate >= 5x naive claims/s, p99 < 1 s, sold-out p99 < 100 ms).
+coupon targets (gate >= 5x naive claims/s, p99 < 1 s, sold-out p99 < 100 ms).
 
 Each web variant starts fresh nodes and fresh sockets, warms them with a small drop (first
 EVALSHA loads the script, first writes open pool connections), then opens the measured drop.

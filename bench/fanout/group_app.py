@@ -1,7 +1,7 @@
 """The channel-layer variant: the same Django project under daphne, broadcasts through
 ``group_send`` to one group per session, one consumer per viewer.
 
-This is the path ARCHITECTURE.md keeps for per-user and control messages only; it is
+This is the path docs/architecture.md keeps for per-user and control messages only; it is
 measured here so that the choice of the per-process broadcaster stays a measured one. The
 runner publishes with ``channel_layer.group_send(session_group(id), ...)``.
 

@@ -1,4 +1,4 @@
-"""Account endpoints of CONTRACT.md: register, token, me, ws-ticket."""
+"""The public account endpoints (docs/api.md): register, token, me, ws-ticket."""
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer

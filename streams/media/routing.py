@@ -1,4 +1,4 @@
-"""Which media process holds which session, in Redis (ARCHITECTURE.md: processes are
+"""Which media process holds which session, in Redis (docs/architecture.md: processes are
 stateless except for what they must hold; peer connections are such a thing).
 
 A peer connection lives in the process that made it, and a session's viewers must reach

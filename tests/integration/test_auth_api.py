@@ -1,4 +1,4 @@
-"""Accounts over HTTP, per CONTRACT.md."""
+"""Accounts over HTTP, per the public API (docs/api.md)."""
 
 import pytest
 

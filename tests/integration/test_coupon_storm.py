@@ -1,4 +1,4 @@
-"""Claim storms over real sockets against real daphne processes (issue 4, acceptance).
+"""Claim storms over real sockets against real daphne processes.
 
 The in-process tests (test_coupons_live.py, test_coupons_properties.py) prove the rules; these
 prove them where they break in production: many clients at once on several web nodes, Redis
