@@ -323,3 +323,16 @@ MEDIA_MAX_PEERS = env.int("MEDIA_MAX_PEERS", default=150)
 MEDIA_RECORDING = env.bool("MEDIA_RECORDING", default=True)
 # Browser origins (besides ALLOWED_HOSTS' own) whose pages may call a media process.
 MEDIA_CORS_ORIGINS = env.list("MEDIA_CORS_ORIGINS", default=[])
+
+# --- orders and payments (orders/, docs/api.md "Orders") ------------------------------
+
+# How long a buyer has to pay a PromptPay or card order before it is cancelled and its
+# stock and coupon go back.
+ORDER_PAYMENT_TTL_S = env.int("ORDER_PAYMENT_TTL_S", default=15 * 60)
+# The PromptPay id (mobile number, tax id or e-wallet id) buyers pay; required in production.
+PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678")
+# Each payment provider's Standard Webhooks secret, as JSON: {"promptpay": "whsec_..."}.
+# Unset on the embedded default: derived from SECRET_KEY (orders.payments.signing).
+PAYMENT_WEBHOOK_SECRETS = env.json("PAYMENT_WEBHOOK_SECRETS", default={})
+# The sandbox card gateway and its hosted page; never on in production.
+PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=not PRODUCTION) and not PRODUCTION

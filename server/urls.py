@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("streams.media.urls")),  # WHIP/WHEP (docs/video.md)
     path("", include("streams.urls")),
     path("", include("coupons.urls")),
+    path("", include("orders.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("orders.page_urls")),
     path("", include("frontend.urls")),
 ]
 if settings.DEBUG:

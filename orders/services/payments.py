@@ -1,0 +1,129 @@
+"""Payments: opening one for a new order, and applying what a provider's webhook says.
+
+A provider may send an event twice, late, or out of order. Each event is acted on once (a
+``WebhookEvent`` row per provider event id), the payment row is locked while one is applied,
+and ``succeeded`` is final: a ``failed`` arriving after it changes nothing, a ``succeeded``
+after a ``failed`` (the buyer tried again) wins. Money that arrives for an order already
+cancelled is recorded and flagged for refund; the order does not come back to life.
+"""
+
+import logging
+import secrets
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.db import IntegrityError, transaction
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from orders.models import (
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    WebhookEvent,
+)
+from orders.services.transitions import order_transition
+from server.errors import Invalid
+
+log = logging.getLogger(__name__)
+
+
+def payment_open(*, order: Order, now: datetime) -> Payment | None:
+    """The pending payment the buyer must make, or None for cash on delivery (paid to the
+    courier, recorded at delivery)."""
+    if order.payment_method == PaymentMethod.COD:
+        return None
+    return Payment.objects.create(
+        order=order,
+        provider=order.payment_method,
+        amount=order.total,
+        currency=order.currency,
+        reference="TL" + secrets.token_hex(8).upper(),
+        created_at=now,
+    )
+
+
+class _EventData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    reference: str
+    amount: Decimal
+    currency: str
+
+
+class PaymentEvent(BaseModel):
+    """What we read from a provider's event; providers may send more fields."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    type: Literal["payment.succeeded", "payment.failed"]
+    data: _EventData
+
+
+Outcome = Literal["applied", "duplicate", "ignored"]
+
+
+def payment_event_apply(*, provider: str, event: dict[str, Any], now: datetime) -> Outcome:
+    """Act on a verified provider event once. Raises ``Invalid`` for an event we cannot read
+    (the provider should not retry it); unknown references are ``ignored``."""
+    try:
+        parsed = PaymentEvent.model_validate(event)
+    except ValidationError:
+        raise Invalid("The webhook's event is not one we understand.") from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                WebhookEvent.objects.create(provider=provider, event_id=parsed.id, received_at=now)
+        except IntegrityError:
+            return "duplicate"
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(provider=provider, reference=parsed.data.reference)
+            .first()
+        )
+        if payment is None:
+            log.warning("%s webhook for unknown payment %s", provider, parsed.data.reference)
+            return "ignored"
+        if parsed.type == "payment.succeeded":
+            return _succeeded(payment, parsed, now)
+        if payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.FAILED
+            payment.save(update_fields=["status"])
+            _log(payment, "payment_failed", now, reference=payment.reference)
+        return "applied"
+
+
+def _succeeded(payment: Payment, event: PaymentEvent, now: datetime) -> Outcome:
+    if event.data.amount != payment.amount or event.data.currency != payment.currency:
+        _log(
+            payment,
+            "payment_mismatch",
+            now,
+            reference=payment.reference,
+            amount=str(event.data.amount),
+            currency=event.data.currency,
+        )
+        return "ignored"
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return "applied"
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.settled_at = now
+    payment.save(update_fields=["status", "settled_at"])
+    paid = order_transition(
+        order_id=payment.order_id,
+        source=[OrderStatus.PENDING_PAYMENT],
+        target=OrderStatus.PAID,
+        kind="paid",
+        now=now,
+        data={"provider": payment.provider, "reference": payment.reference},
+    )
+    if not paid:
+        # The deadline passed or the buyer cancelled first: keep the money on record.
+        _log(payment, "payment_after_cancel", now, reference=payment.reference, refund_due=True)
+    return "applied"
+
+
+def _log(payment: Payment, kind: str, now: datetime, **data: Any) -> None:
+    OrderEvent.objects.create(order_id=payment.order_id, kind=kind, data=data, at=now)
