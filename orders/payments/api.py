@@ -41,7 +41,7 @@ class PaymentWebhookView(APIView):
 
 
 class PromptPayQRView(APIView):
-    """The QR a buyer scans with any Thai banking app: SVG, or PNG with ``?format=png``
+    """The QR a buyer scans with any Thai banking app: SVG, or PNG with ``?image=png``
     (for apps that cannot show SVG)."""
 
     permission_classes = [IsAuthenticated]
@@ -55,6 +55,6 @@ class PromptPayQRView(APIView):
             order__buyer=request.user,
         )
         text = promptpay_text(payment)
-        if request.query_params.get("format") == "png":
+        if request.query_params.get("image") == "png":
             return HttpResponse(qr_png(text), content_type="image/png")
         return HttpResponse(qr_svg(text), content_type="image/svg+xml")

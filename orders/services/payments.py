@@ -11,10 +11,10 @@ import logging
 import secrets
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db import IntegrityError, transaction
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from orders.models import (
     Order,
@@ -46,18 +46,22 @@ def payment_open(*, order: Order, now: datetime) -> Payment | None:
     )
 
 
+# What ids look like: no NUL, no control characters (PostgreSQL refuses NUL in text).
+_ID = r"^[A-Za-z0-9_.:-]{1,100}$"
+
+
 class _EventData(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    reference: str
-    amount: Decimal
-    currency: str
+    reference: Annotated[str, StringConstraints(pattern=_ID, max_length=64)]
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 class PaymentEvent(BaseModel):
     """What we read from a provider's event; providers may send more fields."""
 
     model_config = ConfigDict(extra="ignore")
-    id: str
+    id: Annotated[str, StringConstraints(pattern=_ID)]
     type: Literal["payment.succeeded", "payment.failed"]
     data: _EventData
 
