@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             f"   {result.idle_cpu:14.1f}%"
         )
     ratio = ours.count / stock.count if stock.count else float("inf")
-    print(f"ratio (ours / stock): {ratio:.1f}x viewers; "
-          f"{stock.cpu_per_viewer / ours.cpu_per_viewer:.1f}x less CPU per viewer")
+    print(
+        f"ratio (ours / stock): {ratio:.1f}x viewers; "
+        f"{stock.cpu_per_viewer / ours.cpu_per_viewer:.1f}x less CPU per viewer"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} at end (other work on the machine shows here)")
     return 0

@@ -16,7 +16,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from streams.media.clients import loopback_only, no_ice_servers
+from bench.media.clients import loopback_only, no_ice_servers
 from streams.media.relay import Relay, pin_codecs
 
 

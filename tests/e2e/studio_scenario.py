@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from streams.media import clients
+from bench.media import clients
 from tests.e2e.tunnel import tcp_to_unix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,9 +131,7 @@ async def scenario(options: argparse.Namespace, result: dict) -> None:
                 executable_path=options.chromium, headless=True, args=CHROMIUM_ARGS
             )
             context = await browser.new_context(viewport={"width": 390, "height": 844})
-            await context.add_cookies(
-                [{"name": "sessionid", "value": options.cookie, "url": web}]
-            )
+            await context.add_cookies([{"name": "sessionid", "value": options.cookie, "url": web}])
             page = await context.new_page()
             page.on("console", lambda m: result["console"].append(m.text[:300]))
             page.on("pageerror", lambda e: result["console"].append(f"pageerror: {e}"[:300]))

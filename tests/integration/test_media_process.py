@@ -16,10 +16,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from bench.media import clients
 from catalog import services as catalog
 from server.accounts import services as accounts
 from streams import services as sessions
-from streams.media import clients, routing
+from streams.media import routing
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +146,7 @@ async def test_a_viewer_that_never_reads_does_not_grow_the_media_process(
         # given: a viewer in another process, connected, then frozen (SIGSTOP): it never
         # reads its socket again, nor answers ICE consent checks
         stalled = subprocess.Popen(
-            [sys.executable, "-m", "streams.media.clients", "play", whep, "--quality", "hd",
+            [sys.executable, "-m", "bench.media.clients", "play", whep, "--quality", "hd",
              "--loopback"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
