@@ -6,6 +6,7 @@ DATABASE_URL are removed from its environment on purpose.
 """
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
 
 from frontend.management.commands.seed_demo import FARMS
 from server.launcher import MARKER_ENV
@@ -37,6 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 150
 STOP_TIMEOUT_S = 20
 OPEN_LINE = re.compile(r"^\s*Open\s+(http://\S+?)/?\s*$")
+NODES = "media:nodes"  # streams.media.routing.NODES_KEY, read from outside
+MEDIA_LINE = re.compile(r"^\s*Media\s+(http://\S+?)/?\s")
 
 
 def _free_port() -> int:
@@ -171,6 +175,21 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
         assert me.status_code == 200
         assert me.json()["username"] == username
 
+    # and media runs where honcho put it (web's port + 100), announced under that same URL,
+    # so web processes send WHIP/WHEP where the media process really listens
+    media = next(m.group(1) for line in run.lines if (m := MEDIA_LINE.match(line)))
+    assert media == f"http://127.0.0.1:{port + 100}"
+    assert httpx.get(f"{media}/readyz", timeout=10).status_code == 200
+    redis = Redis(unix_socket_path=str(data_dir / "redis.sock"))
+    nodes = [
+        json.loads(redis.get(f"media:node:{n.decode()}")) for n in redis.smembers("media:nodes")
+    ]
+    assert [node["url"] for node in nodes] == [media]
+    redis.close()
+
+    # and the Procfile's release step ran once, before, not as a process of the demo
+    started = {line.split("|", 1)[1].split()[0] for line in run.lines if "started (pid=" in line}
+    assert started == {"web.1", "media.1", "worker.1", "beat.1"}
     assert _processes_for(data_dir), "the launcher's children should be running"
 
     # when Ctrl-C reaches the launcher
