@@ -101,6 +101,24 @@ async def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
             await asyncio.sleep(0.2)
 
 
+async def wait_media_known(web: str, options: argparse.Namespace, timeout: float = 15) -> None:
+    """Until the web process would send the host to a media process (307), which it does
+    once that process has announced itself in Redis; before, it answers 503."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5, cookies={"sessionid": options.cookie}) as http:
+        while True:
+            reply = await http.post(
+                f"{web}/api/sessions/{options.session}/whip",
+                content="v=0\r\n",
+                headers={"Content-Type": "application/sdp"},
+            )
+            if reply.status_code == 307:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no media process known to web: {reply.status_code}")
+            await asyncio.sleep(0.1)
+
+
 async def scenario(options: argparse.Namespace, result: dict) -> None:
     from playwright.async_api import async_playwright
 
@@ -125,7 +143,7 @@ async def scenario(options: argparse.Namespace, result: dict) -> None:
     try:
         await wait_up(f"{web}/healthz", procs[0])
         await wait_up(f"{media}/healthz", procs[1])
-        await asyncio.sleep(0.5)  # the media process announces itself
+        await wait_media_known(web, options)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=options.chromium, headless=True, args=CHROMIUM_ARGS

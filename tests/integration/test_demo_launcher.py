@@ -76,7 +76,7 @@ def _processes_for(data_dir: Path) -> list[tuple[int, str]]:
 class Launcher:
     """``python -m server.launcher`` with its output read on a thread, so it never blocks."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
         env = dict(os.environ)
         for name in ("REDIS_URL", "DATABASE_URL", MARKER_ENV):
             env.pop(name, None)
@@ -88,7 +88,7 @@ class Launcher:
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.launcher", "--port", str(port),
-             "--ready-timeout", "120"],
+             "--ready-timeout", "120", *options],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -130,9 +130,9 @@ class Launcher:
 
 
 @pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[tuple[Launcher, Path]]:
+def launcher(tmp_path: Path, request) -> Iterator[tuple[Launcher, Path]]:
     data_dir = tmp_path / "data"
-    run = Launcher(data_dir, _free_port())
+    run = Launcher(data_dir, _free_port(), *getattr(request, "param", ()))
     try:
         yield run, data_dir
     finally:
@@ -188,8 +188,7 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
     redis.close()
 
     # and the Procfile's release step ran once, before, not as a process of the demo
-    started = {line.split("|", 1)[1].split()[0] for line in run.lines if "started (pid=" in line}
-    assert started == {"web.1", "media.1", "worker.1", "beat.1"}
+    assert _started(run) == {"web.1", "media.1", "worker.1", "beat.1"}
     assert _processes_for(data_dir), "the launcher's children should be running"
 
     # when Ctrl-C reaches the launcher
@@ -205,3 +204,19 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
     assert not (data_dir / "redis.sock").exists()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing should listen on the web port"
+
+
+def _started(run: Launcher) -> set[str]:
+    """The processes honcho reports it started, by name."""
+    return {line.split("|", 1)[1].split()[0] for line in run.lines if "started (pid=" in line}
+
+
+@pytest.mark.parametrize("launcher", [("--no-worker",)], indirect=True)
+def test_demo_without_worker_starts_web_and_media_only(launcher):
+    run, data_dir = launcher
+    base = run.wait_for_url(STARTUP_TIMEOUT_S)
+    assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+    assert _started(run) == {"web.1", "media.1"}
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 0, run.output()
+    assert _processes_for(data_dir) == []
