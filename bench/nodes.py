@@ -1,6 +1,6 @@
 """Server processes for benchmarks and multi-node tests: real daphne processes (or another
 server the caller names) on loopback, started the way production starts them
-(``server.launcher.daphne_command``: a listen backlog of 1024), each in its own process
+(``daphne_command``: the Procfile's listen backlog of 1024), each in its own process
 group so that a run, passed or failed, leaves none behind.
 
 The claim benchmark (``bench.claims``) and the fan-out benchmark (``bench.fanout``, one
@@ -25,10 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from server.launcher import daphne_command
-
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+# Daphne refuses a WebSocket whose handshake is not done within this (its default: 5 s). In
+# a join storm handshakes queue behind each other: with 2,500 in flight, 1,838 of 5,000
+# viewers were reset at 5 s and none at 30 s (docs/benchmarks.md, "Connect storm").
+WEBSOCKET_CONNECT_TIMEOUT_S = 30
+
+
+def daphne_command(host: str, port: int, app: str) -> list[str]:
+    """Daphne as the Procfile's ``web`` line runs it: a listen backlog of 1024 (Twisted's
+    default of 50 refuses a storm of viewers joining at once) and a handshake limit that
+    lets queued viewers in rather than reset them."""
+    interface = host.strip("[]").replace(":", "\\:")
+    endpoint = f"tcp:port={port}:interface={interface}:backlog=1024"
+    return [
+        sys.executable, "-m", "daphne", "-e", endpoint,
+        "--websocket_connect_timeout", str(WEBSOCKET_CONNECT_TIMEOUT_S), app,
+    ]  # fmt: skip
 
 
 @dataclass

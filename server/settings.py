@@ -315,10 +315,16 @@ MEDIA_ICE_HOST_ADDRESSES = env.list("MEDIA_ICE_HOST_ADDRESSES", default=[])
 MEDIA_NODE_URL = env.str("MEDIA_NODE_URL", default="")
 # A media process that has not said it is alive for this long no longer holds its sessions.
 MEDIA_NODE_TTL_S = env.float("MEDIA_NODE_TTL_S", default=6.0)
-# A peer connection not connected within this long is closed (ICE that never starts).
-MEDIA_CONNECT_TIMEOUT_S = env.float("MEDIA_CONNECT_TIMEOUT_S", default=10.0)
+# A peer connection not connected within this long is closed (ICE that never starts), so
+# an offer that is never followed up holds a media slot only this long.
+MEDIA_CONNECT_TIMEOUT_S = env.float("MEDIA_CONNECT_TIMEOUT_S", default=5.0)
 # Peer connections one media process takes; past it WHEP answers 503 (see docs/video.md).
 MEDIA_MAX_PEERS = env.int("MEDIA_MAX_PEERS", default=150)
+# Playbacks one client holds on one media process (a signed-in user, else one address);
+# past it WHEP answers 429, so one client cannot take every slot.
+MEDIA_PEERS_PER_CLIENT = env.int("MEDIA_PEERS_PER_CLIENT", default=5)
+# The share of MEDIA_MAX_PEERS anonymous viewers may take; the rest stays for signed-in ones.
+MEDIA_ANONYMOUS_SHARE = env.float("MEDIA_ANONYMOUS_SHARE", default=0.8)
 # Record each publication to WebM under MEDIA_ROOT/recordings/ (the host may opt out).
 MEDIA_RECORDING = env.bool("MEDIA_RECORDING", default=True)
 # Browser origins (besides ALLOWED_HOSTS' own) whose pages may call a media process.

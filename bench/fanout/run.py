@@ -197,7 +197,7 @@ def server_command(variant: str, port: int, session_id: int, channel: str) -> li
         return [python, "-m", "bench.fanout.baseline", "--port", str(port), "--channel", channel]
     if variant == "uvicorn":
         return uvicorn_command(port)
-    from server.launcher import daphne_command
+    from bench.nodes import daphne_command
 
     app = {
         "daphne": "server.asgi:application",

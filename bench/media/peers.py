@@ -1,7 +1,7 @@
 """The client side: the publisher (``--role publish``) and a process of light viewers
 (``--role viewers``) that takes ``add N`` / ``report SECONDS`` / ``quit`` on stdin and
 answers one JSON line each. Viewers do ICE, DTLS and SRTP and read RTP headers only
-(``streams.media.clients``, ``light=True``): no decoding, so they do not cap the count.
+(``bench.media.clients``, ``light=True``): no decoding, so they do not cap the count.
 
     python -m bench.media.peers --role publish|viewers --port P
 """
@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from streams.media import clients
+from bench.media import clients
 
 
 class Signalling:
@@ -73,9 +73,7 @@ async def viewers(port: int) -> None:
         command, _, arg = line.decode().strip().partition(" ")
         if command == "add":
             for _ in range(int(arg)):
-                players.append(
-                    await clients.play(signalling, "play", light=True, audio=False)
-                )
+                players.append(await clients.play(signalling, "play", light=True, audio=False))
             reply = {"viewers": len(players)}
         elif command == "report":
             before = [p.frames for p in players]
@@ -103,4 +101,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -1,10 +1,11 @@
 """Run the media relay benchmark: stock ``MediaRelay`` and our relay, one after the other
 in one run, same publisher, same viewers, same machine.
 
-    python -m bench.media [--max-viewers 400] [--step-ours 10] [--step-stock 1]
+    python -m bench.media [--max-viewers 400] [--step 5]
 
 For each relay: start its server process, a 640x360 30 fps publisher and a process of
-light viewers; measure the server's CPU with no viewer; then add viewers a step at a time,
+light viewers; measure the server's CPU with no viewer; then add viewers a step at a time
+(the same step for both, and both encode at the same bitrate: ``bench.media.server``),
 let them settle, and over a window measure the frame rate each viewer gets and the
 server's CPU. Stop at the first step whose mean delivered rate is below 28 fps; the count
 is the last step at or above it. CPU per viewer is (CPU at that count - CPU idle) / count,
@@ -168,14 +169,17 @@ def measure(mode: str, step: int, max_viewers: int) -> Result:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.media", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.media",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--max-viewers", type=int, default=400)
-    parser.add_argument("--step-stock", type=int, default=1)
-    parser.add_argument("--step-ours", type=int, default=10)
+    parser.add_argument("--step", type=int, default=5, help="viewers added per step, both relays")
     options = parser.parse_args(argv)
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
-    stock = measure("stock", options.step_stock, options.max_viewers)
-    ours = measure("ours", options.step_ours, options.max_viewers)
+    stock = measure("stock", options.step, options.max_viewers)
+    ours = measure("ours", options.step, options.max_viewers)
     print()
     print("relay            viewers >= 28 fps   server CPU per viewer   idle server CPU")
     for result in (stock, ours):
@@ -184,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             f"   {result.idle_cpu:14.1f}%"
         )
     ratio = ours.count / stock.count if stock.count else float("inf")
-    print(f"ratio (ours / stock): {ratio:.1f}x viewers; "
-          f"{stock.cpu_per_viewer / ours.cpu_per_viewer:.1f}x less CPU per viewer")
+    print(
+        f"ratio (ours / stock): {ratio:.1f}x viewers; "
+        f"{stock.cpu_per_viewer / ours.cpu_per_viewer:.1f}x less CPU per viewer"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} at end (other work on the machine shows here)")
     return 0

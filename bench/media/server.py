@@ -3,6 +3,10 @@ exactly as the media process makes them (loopback candidates, VP8 pinned, PLI ro
 the shared encoder for ours). Signalling is one JSON line per peer over TCP, so the
 numbers measure the relay and WebRTC, not HTTP or Django.
 
+Both relays encode at the same bitrate, our ``hd`` level's: stock aiortc's per-viewer
+encoders are held there (aiortc would start each at 500 kb/s and move it with the
+receiver's estimate), so the comparison is of the relays, not of how many bits they send.
+
     python -m bench.media.server --mode ours|stock --port P
 """
 
@@ -13,11 +17,18 @@ import asyncio
 import json
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import vpx
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from streams.media.clients import loopback_only, no_ice_servers
-from streams.media.relay import Relay, pin_codecs
+from bench.media.clients import loopback_only, no_ice_servers
+from streams.media.relay import LEVELS, Relay, pin_codecs
+
+
+def hold_stock_bitrate(bitrate: int) -> None:
+    """Every aiortc VP8 encoder in this process starts at ``bitrate`` and stays there:
+    its setter clamps what receiver estimates (REMB) ask for to [MIN, MAX]."""
+    vpx.DEFAULT_BITRATE = vpx.MIN_BITRATE = vpx.MAX_BITRATE = bitrate
 
 
 class Counting(MediaStreamTrack):
@@ -101,6 +112,8 @@ async def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     options = parser.parse_args()
     loopback_only()
+    if options.mode == "stock":
+        hold_stock_bitrate(LEVELS["hd"].bitrate)
     server = Server(options.mode)
     tcp = await asyncio.start_server(server.handle, "127.0.0.1", options.port)
     print("ready", flush=True)

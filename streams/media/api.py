@@ -60,6 +60,8 @@ def _error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     response = JsonResponse(exc.as_dict(), status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="talad"'
+    if "retry_after_s" in exc.extra:
+        response["Retry-After"] = str(exc.extra["retry_after_s"])
     return _cors(request, response)
 
 
@@ -99,6 +101,12 @@ async def _actor(request: HttpRequest) -> Any:
     if origin and not _origin_allowed(origin):
         raise Forbidden("Requests from this page's origin are not accepted.")
     return await request.auser()
+
+
+def _client_address(request: HttpRequest) -> str:
+    """The address a viewer's playbacks are counted against when not signed in: the peer of
+    this connection (a proxy in front must be trusted before a forwarded address is)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def _offer(request: HttpRequest) -> str:
@@ -211,7 +219,11 @@ async def whep(request: HttpRequest, session_id: int) -> HttpResponse:
     viewer = await _actor(request)
     offer = _offer(request)
     result = await services.playback_start(
-        session_id=session_id, viewer=viewer, offer=offer, quality=quality
+        session_id=session_id,
+        viewer=viewer,
+        client_address=_client_address(request),
+        offer=offer,
+        quality=quality,
     )
     if isinstance(result, services.Redirect):
         return _redirect(request, result.node_url)

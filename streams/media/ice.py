@@ -52,9 +52,7 @@ def rtc_configuration() -> RTCConfiguration:
     install_host_addresses()
     return RTCConfiguration(
         iceServers=[
-            RTCIceServer(
-                urls=s["urls"], username=s.get("username"), credential=s.get("credential")
-            )
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice_servers()
         ]
     )

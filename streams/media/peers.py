@@ -24,6 +24,7 @@ import contextvars
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ class Peer:
     user_id: int | None
     pc: RTCPeerConnection
     quality: str = "hd"
+    # Whom a viewer's slot counts against (streams.media.admission); "" for a publisher.
+    client: str = ""
     tracks: list[PacketTrack] = field(default_factory=list)
     created_at: float = field(default_factory=time.monotonic)
     connected_at: float | None = None
@@ -128,9 +131,7 @@ def parse_offer(sdp: str) -> RTCSessionDescription:
 
 
 def offered_kinds(sdp: str) -> list[str]:
-    return [
-        line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")
-    ]
+    return [line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")]
 
 
 class Registry:
@@ -138,6 +139,8 @@ class Registry:
         self.hooks = hooks or Hooks()
         self.sessions: dict[int, SessionMedia] = {}
         self.peers: dict[str, Peer] = {}
+        # Offers being answered, per client key: they hold a slot before their peer exists.
+        self.offering: Counter[str] = Counter()
         self.task: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[Any]] = set()
         self.last_status_check = 0.0
@@ -224,7 +227,14 @@ class Registry:
     # --- playing -----------------------------------------------------------------------
 
     async def play(
-        self, *, session_id: int, host_id: int, user_id: int | None, offer: str, quality: str
+        self,
+        *,
+        session_id: int,
+        host_id: int,
+        user_id: int | None,
+        offer: str,
+        quality: str,
+        client: str = "",
     ) -> tuple[Peer, str]:
         """Answer a WHEP offer with the relay's tracks at ``quality``."""
         self.ensure_running()
@@ -234,11 +244,15 @@ class Registry:
             raise BadOffer("The offer receives neither video nor audio.")
         media = self._media(session_id, host_id)
         level = None if quality == "audio" else ("hd" if quality == "auto" else quality)
-        tracks = media.relay.subscribe(level=level if "video" in kinds else None,
-                                       audio="audio" in kinds)
+        tracks = media.relay.subscribe(
+            level=level if "video" in kinds else None, audio="audio" in kinds
+        )
         peer_id = secrets.token_urlsafe(16)
         pc = self._new_pc(peer_id)
-        peer = Peer(peer_id, "viewer", session_id, user_id, pc, quality=quality, tracks=tracks)
+        peer = Peer(
+            peer_id, "viewer", session_id, user_id, pc, quality=quality, client=client,
+            tracks=tracks,
+        )  # fmt: skip
         try:
             # Transceivers made before the offer is applied take its m-lines in order, with
             # our codec choice; the offered recvonly lines become our sendonly ones.
@@ -457,6 +471,11 @@ _registries = LoopLocal(lambda: _factory())
 
 def total_peers() -> int:
     return sum(len(r.peers) for r in _registries.values())
+
+
+def sessions_held() -> list[int]:
+    """The sessions this process's registries hold media for, on every loop."""
+    return sorted({s for r in _registries.values() for s in r.sessions})
 
 
 routing.set_load(total_peers)

@@ -482,9 +482,7 @@ def pin_codecs(transceiver: Any, kind: str) -> None:
     """Only what the relay sends (VP8 + RTX, Opus), whatever the offer prefers, so the
     sender never packs VP8 bytes as H.264."""
     wanted = ("video/vp8", "video/rtx") if kind == "video" else ("audio/opus",)
-    codecs = [
-        c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in wanted
-    ]
+    codecs = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() in wanted]
     transceiver.setCodecPreferences(codecs)
 
 

@@ -173,9 +173,13 @@ class Heartbeat:
         with self.lock:
             if self.thread is not None or not is_media_node():
                 return
-            self.thread = threading.Thread(target=self._run, name="media-heartbeat", daemon=True)
+            self.stop_event = threading.Event()
+            self.thread = threading.Thread(
+                target=self._run, args=(self.stop_event,), name="media-heartbeat", daemon=True
+            )
+            thread = self.thread
         self.beat()
-        self.thread.start()
+        thread.start()
 
     def beat(self) -> None:
         if not is_media_node():
@@ -185,13 +189,16 @@ class Heartbeat:
         except Exception as exc:  # Redis away: try again next beat
             log.warning("media heartbeat failed: %s", exc)
 
-    def _run(self) -> None:
+    def _run(self, stop_event: threading.Event) -> None:
         interval = max(0.2, settings.MEDIA_NODE_TTL_S / 3)
-        while not self.stop_event.wait(interval):
+        while not stop_event.wait(interval):
             self.beat()
 
     def stop(self) -> None:
-        self.stop_event.set()
+        """Stop beating; a later ``start`` (a peer arriving after all) beats again."""
+        with self.lock:
+            self.stop_event.set()
+            self.thread = None
 
 
 _load: Callable[[], int] = lambda: 0  # noqa: E731 - replaced by the peer registry
@@ -209,5 +216,3 @@ def heartbeat() -> Heartbeat:
     if _heartbeat is None:
         _heartbeat = Heartbeat(lambda: _load())
     return _heartbeat
-
-

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from server.errors import NotAuthenticated, NotFound
 from streams.errors import NotSessionHost
-from streams.media import routing
+from streams.media import admission, routing
 from streams.media.db import on_db_thread
 from streams.media.errors import MediaUnavailable, NotLive, NotPublishing, PublisherExists
 from streams.media.peers import registry
@@ -102,14 +102,17 @@ async def publication_stop(*, session_id: int, resource: str, actor: Any) -> Red
 
 
 async def playback_start(
-    *, session_id: int, viewer: Any, offer: str, quality: str
+    *, session_id: int, viewer: Any, client_address: str, offer: str, quality: str
 ) -> Answer | Redirect:
     """Answer a viewer's WHEP offer. Raises ``NotFound``, ``NotLive``, ``NotPublishing``,
-    ``BadOffer``, ``MediaUnavailable`` (this media process is full)."""
+    ``BadOffer``, ``RateLimited`` (this viewer, or this address when not signed in, holds
+    its share of playbacks), ``MediaUnavailable`` (this media process is full, or its
+    share for anonymous viewers is; ``streams.media.admission``)."""
     session = await _session(session_id)
     if session.status != SessionStatus.LIVE:
         raise NotLive(
-            "This session has ended." if session.status == SessionStatus.ENDED
+            "This session has ended."
+            if session.status == SessionStatus.ENDED
             else "This session has not started yet."
         )
     holder = await asyncio.to_thread(routing.owner_get, session_id=session_id)
@@ -118,13 +121,13 @@ async def playback_start(
     media = registry().sessions.get(session_id) if holder is not None else None
     if media is None or media.publisher is None:
         raise NotPublishing("The host is not sending video right now; try again shortly.")
-    if registry().load() >= settings.MEDIA_MAX_PEERS:
-        raise MediaUnavailable("This video server is full; try the data-saver stream later.")
     user_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
-    peer, sdp = await registry().play(
-        session_id=session_id, host_id=session.host_id, user_id=user_id, offer=offer,
-        quality=quality,
-    )  # fmt: skip
+    client = admission.client_key(user_id=user_id, address=client_address)
+    with admission.playback_slot(registry(), client=client):
+        peer, sdp = await registry().play(
+            session_id=session_id, host_id=session.host_id, user_id=user_id, offer=offer,
+            quality=quality, client=client,
+        )  # fmt: skip
     return Answer(sdp, peer.id)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from streams.media import clients
+from bench.media import clients
 from tests.e2e.tunnel import tcp_to_unix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,6 +101,24 @@ async def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
             await asyncio.sleep(0.2)
 
 
+async def wait_media_known(web: str, options: argparse.Namespace, timeout: float = 15) -> None:
+    """Until the web process would send the host to a media process (307), which it does
+    once that process has announced itself in Redis; before, it answers 503."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5, cookies={"sessionid": options.cookie}) as http:
+        while True:
+            reply = await http.post(
+                f"{web}/api/sessions/{options.session}/whip",
+                content="v=0\r\n",
+                headers={"Content-Type": "application/sdp"},
+            )
+            if reply.status_code == 307:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no media process known to web: {reply.status_code}")
+            await asyncio.sleep(0.1)
+
+
 async def scenario(options: argparse.Namespace, result: dict) -> None:
     from playwright.async_api import async_playwright
 
@@ -125,15 +143,13 @@ async def scenario(options: argparse.Namespace, result: dict) -> None:
     try:
         await wait_up(f"{web}/healthz", procs[0])
         await wait_up(f"{media}/healthz", procs[1])
-        await asyncio.sleep(0.5)  # the media process announces itself
+        await wait_media_known(web, options)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=options.chromium, headless=True, args=CHROMIUM_ARGS
             )
             context = await browser.new_context(viewport={"width": 390, "height": 844})
-            await context.add_cookies(
-                [{"name": "sessionid", "value": options.cookie, "url": web}]
-            )
+            await context.add_cookies([{"name": "sessionid", "value": options.cookie, "url": web}])
             page = await context.new_page()
             page.on("console", lambda m: result["console"].append(m.text[:300]))
             page.on("pageerror", lambda e: result["console"].append(f"pageerror: {e}"[:300]))

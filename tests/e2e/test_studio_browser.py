@@ -55,9 +55,7 @@ def test_chromium_publishes_from_the_studio_and_an_aiortc_viewer_plays_it(settin
             unix_to_tcp(f"{folder}/pg.sock", db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)),
             unix_to_tcp(f"{folder}/redis.sock", redis.hostname, redis.port or 6379),
         ]
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@127.0.0.1:5432/{db['NAME']}"
-        )
+        database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@127.0.0.1:5432/{db['NAME']}"
         redis_url = f"redis://127.0.0.1:6379{redis.path or ''}"
         try:
             # when: the whole scenario runs in a namespace of its own

@@ -6,6 +6,7 @@ DATABASE_URL are removed from its environment on purpose.
 """
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
 
 from frontend.management.commands.seed_demo import FARMS
 from server.launcher import MARKER_ENV
@@ -37,6 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 150
 STOP_TIMEOUT_S = 20
 OPEN_LINE = re.compile(r"^\s*Open\s+(http://\S+?)/?\s*$")
+NODES = "media:nodes"  # streams.media.routing.NODES_KEY, read from outside
+MEDIA_LINE = re.compile(r"^\s*Media\s+(http://\S+?)/?\s")
 
 
 def _free_port() -> int:
@@ -72,7 +76,7 @@ def _processes_for(data_dir: Path) -> list[tuple[int, str]]:
 class Launcher:
     """``python -m server.launcher`` with its output read on a thread, so it never blocks."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *options: str) -> None:
         env = dict(os.environ)
         for name in ("REDIS_URL", "DATABASE_URL", MARKER_ENV):
             env.pop(name, None)
@@ -84,7 +88,7 @@ class Launcher:
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.launcher", "--port", str(port),
-             "--ready-timeout", "120"],
+             "--ready-timeout", "120", *options],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -126,9 +130,9 @@ class Launcher:
 
 
 @pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[tuple[Launcher, Path]]:
+def launcher(tmp_path: Path, request) -> Iterator[tuple[Launcher, Path]]:
     data_dir = tmp_path / "data"
-    run = Launcher(data_dir, _free_port())
+    run = Launcher(data_dir, _free_port(), *getattr(request, "param", ()))
     try:
         yield run, data_dir
     finally:
@@ -171,6 +175,20 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
         assert me.status_code == 200
         assert me.json()["username"] == username
 
+    # and media runs where honcho put it (web's port + 100), announced under that same URL,
+    # so web processes send WHIP/WHEP where the media process really listens
+    media = next(m.group(1) for line in run.lines if (m := MEDIA_LINE.match(line)))
+    assert media == f"http://127.0.0.1:{port + 100}"
+    assert httpx.get(f"{media}/readyz", timeout=10).status_code == 200
+    redis = Redis(unix_socket_path=str(data_dir / "redis.sock"))
+    nodes = [
+        json.loads(redis.get(f"media:node:{n.decode()}")) for n in redis.smembers("media:nodes")
+    ]
+    assert [node["url"] for node in nodes] == [media]
+    redis.close()
+
+    # and the Procfile's release step ran once, before, not as a process of the demo
+    assert _started(run) == {"web.1", "media.1", "worker.1", "beat.1"}
     assert _processes_for(data_dir), "the launcher's children should be running"
 
     # when Ctrl-C reaches the launcher
@@ -186,3 +204,19 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
     assert not (data_dir / "redis.sock").exists()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing should listen on the web port"
+
+
+def _started(run: Launcher) -> set[str]:
+    """The processes honcho reports it started, by name."""
+    return {line.split("|", 1)[1].split()[0] for line in run.lines if "started (pid=" in line}
+
+
+@pytest.mark.parametrize("launcher", [("--no-worker",)], indirect=True)
+def test_demo_without_worker_starts_web_and_media_only(launcher):
+    run, data_dir = launcher
+    base = run.wait_for_url(STARTUP_TIMEOUT_S)
+    assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+    assert _started(run) == {"web.1", "media.1"}
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 0, run.output()
+    assert _processes_for(data_dir) == []

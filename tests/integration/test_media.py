@@ -4,6 +4,7 @@ against the real ASGI app, on loopback only (no STUN, host candidates on 127.0.0
 import asyncio
 import gc
 import json
+import math
 import threading
 import time
 from datetime import timedelta
@@ -15,12 +16,14 @@ from aiortc import RTCPeerConnection
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
+from bench.media import clients
 from catalog import services as catalog
+from server import settings as shipped
 from server.accounts import services as accounts
 from server.asgi import application
 from server.redis import redis_client
 from streams import services as sessions
-from streams.media import clients, ice, peers, routing
+from streams.media import hooks, ice, node, peers, routing
 from streams.media.db import on_db_thread
 from streams.media.models import Recording
 from tests.conftest import PASSWORD
@@ -68,9 +71,12 @@ def world():
     }
 
 
-def http_client() -> httpx.AsyncClient:
+def http_client(address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """The in-process app, reached from ``address`` (its REMOTE_ADDR)."""
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=application), base_url="http://testserver", timeout=20
+        transport=httpx.ASGITransport(app=application, client=(address, 40000)),
+        base_url="http://testserver",
+        timeout=20,
     )
 
 
@@ -463,3 +469,93 @@ async def test_ice_servers_from_settings_reach_clients_as_link_headers(world, se
             f"/api/sessions/{world['live'].pk}/whip", headers={"Origin": "https://evil.example"}
         )
     assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_a_flood_of_offers_cannot_take_every_video_slot(world, settings):
+    settings.MEDIA_MAX_PEERS = 10
+    settings.MEDIA_PEERS_PER_CLIENT = 3
+    settings.MEDIA_ANONYMOUS_SHARE = 0.5  # 5 peers for anonymous viewers, 5 kept back
+    # how long an offer never followed up holds its slot: the shipped default
+    settings.MEDIA_CONNECT_TIMEOUT_S = shipped.MEDIA_CONNECT_TIMEOUT_S
+    whep = f"/api/sessions/{world['live'].pk}/whep"
+    sdp = {"Content-Type": "application/sdp"}
+    registry = peers.registry()
+    async with http_client() as http:
+        publisher = await clients.publish(
+            http, whep.replace("whep", "whip"), token=world["host_token"],
+            video=clients.TestPattern(160, 90),
+        )  # fmt: skip
+    assert publisher.status == 201
+    # offers whose answers are never applied: ICE never starts, as from a script
+    silent = RTCPeerConnection(clients.no_ice_servers())
+    silent.addTransceiver("video", direction="recvonly")
+    await silent.setLocalDescription(await silent.createOffer())
+
+    async def flood(address: str, offers: int) -> list[httpx.Response]:
+        async with http_client(address) as http:
+            return await asyncio.gather(
+                *(http.post(whep, content=silent.localDescription.sdp, headers=sdp)
+                  for _ in range(offers))
+            )  # fmt: skip
+
+    # when: one address sends 40 anonymous offers at once
+    replies = await flood("203.0.113.7", 40)
+
+    # then: it holds its 3 slots and hears 429 for the rest
+    assert sorted(r.status_code for r in replies) == [201] * 3 + [429] * 37
+    refused = next(r for r in replies if r.status_code == 429)
+    assert_error(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"] == str(math.ceil(settings.MEDIA_CONNECT_TIMEOUT_S))
+
+    # and anonymous viewers together stop at their share, the rest kept for signed-in ones
+    replies = await flood("198.51.100.1", 3)
+    assert sorted(r.status_code for r in replies) == [201, 201, 503]
+    full = next(r for r in replies if r.status_code == 503)
+    assert_error(full, 503, "unavailable")
+    assert int(full.headers["retry-after"]) >= 1
+    assert len(registry.peers) == 1 + 5
+
+    # and a signed-in viewer, even from the flooding address, still gets a slot and plays
+    async with http_client("203.0.113.7") as http:
+        viewer = await clients.play(
+            http, whep, quality="hd", audio=False, token=world["viewer_token"]
+        )
+    assert viewer.status == 201, viewer.body
+    await until(lambda: viewer.frames >= 5, 10, "the signed-in viewer's frames")
+
+    # and the slots offers never followed up held are free within seconds
+    started = time.monotonic()
+    await until(
+        lambda: len(registry.peers) == 2, settings.MEDIA_CONNECT_TIMEOUT_S + 3, "silent peers"
+    )
+    assert time.monotonic() - started <= 6.0
+    assert sorted(p.role for p in registry.peers.values()) == ["publisher", "viewer"]
+    assert [r.status_code for r in await flood("203.0.113.7", 1)] == [201]
+    await viewer.close()
+    await silent.close()
+    await publisher.pc.close()
+
+
+async def test_a_media_node_that_withdraws_frees_its_sessions_at_once(world):
+    session_id = world["live"].pk
+    client = redis_client()
+    async with http_client() as http:
+        publisher = await clients.publish(
+            http, f"/api/sessions/{session_id}/whip", token=world["host_token"],
+            video=clients.TestPattern(160, 90),
+        )  # fmt: skip
+        assert publisher.status == 201
+        await until(lambda: client.get(hooks.video_key(session_id)) == b"1", 10, "video on")
+    assert client.get(routing.owner_key(session_id)) == routing.NODE_ID.encode()
+    await asyncio.to_thread(routing.node_announce, peers=1)  # its heartbeat, now
+    assert client.sismember(routing.NODES_KEY, routing.NODE_ID)
+
+    # when: the process exits cleanly (what media_asgi registers at exit)
+    await asyncio.to_thread(node.node_withdraw)
+
+    # then: its node, the session's owner and its "video on" mark are gone, not left to TTLs
+    assert client.get(routing.owner_key(session_id)) is None
+    assert not client.exists(routing.node_key(routing.NODE_ID))
+    assert not client.sismember(routing.NODES_KEY, routing.NODE_ID)
+    assert client.get(hooks.video_key(session_id)) is None
+    await publisher.pc.close()

@@ -16,10 +16,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from bench.media import clients
 from catalog import services as catalog
 from server.accounts import services as accounts
 from streams import services as sessions
-from streams.media import clients, routing
+from streams.media import routing
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +121,13 @@ def with_kill(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+async def until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
 def node_peers(node_url: str) -> int | None:
     for node in routing.nodes_alive():
         if node.url == node_url:
@@ -145,7 +153,7 @@ async def test_a_viewer_that_never_reads_does_not_grow_the_media_process(
         # given: a viewer in another process, connected, then frozen (SIGSTOP): it never
         # reads its socket again, nor answers ICE consent checks
         stalled = subprocess.Popen(
-            [sys.executable, "-m", "streams.media.clients", "play", whep, "--quality", "hd",
+            [sys.executable, "-m", "bench.media.clients", "play", whep, "--quality", "hd",
              "--loopback"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
@@ -155,8 +163,7 @@ async def test_a_viewer_that_never_reads_does_not_grow_the_media_process(
             line = await asyncio.to_thread(stalled.stdout.readline)
             assert line, "the stalled viewer's process ended"
         stalled.send_signal(signal.SIGSTOP)
-        await asyncio.sleep(3)
-        assert node_peers(media.url) == 3
+        await until(lambda: node_peers(media.url) == 3, 10, "the media process to count 3 peers")
 
         # when: 30 s pass
         baseline = media.rss_mb()
@@ -173,10 +180,7 @@ async def test_a_viewer_that_never_reads_does_not_grow_the_media_process(
         assert peak - baseline < STALL_GROWTH_BOUND_MB, (baseline, peak)
         assert fps >= 25
         # and the frozen viewer is reaped once ICE consent expires (about 30 s unanswered)
-        deadline = time.monotonic() + 20
-        while node_peers(media.url) != 2:
-            assert time.monotonic() < deadline, "the stalled viewer was never reaped"
-            await asyncio.sleep(0.5)
+        await until(lambda: node_peers(media.url) == 2, 20, "the stalled viewer to be reaped")
         await watcher.close()
         await publisher.pc.close()
 

@@ -4,7 +4,8 @@ a publisher that restarts its clock. Real encoders, a real test-pattern source."
 import asyncio
 import time
 
-from streams.media import clients, relay
+from bench.media import clients
+from streams.media import relay
 from streams.media.peers import decide_level
 
 

@@ -110,7 +110,12 @@ class Publisher:
 
 
 async def publish(
-    http: Any, url: str, *, token: str | None, video: Any = None, audio: Any = None,
+    http: Any,
+    url: str,
+    *,
+    token: str | None,
+    video: Any = None,
+    audio: Any = None,
 ) -> Publisher:
     """POST a WHIP offer (following a 307 as RFC 9725 asks) and apply the answer."""
     pc = RTCPeerConnection(no_ice_servers())
@@ -156,11 +161,18 @@ class Player:
 
 
 async def play(
-    http: Any, url: str, *, quality: str = "auto", light: bool = False,
-    video: bool = True, audio: bool = True, keep_times: bool = True,
+    http: Any,
+    url: str,
+    *,
+    quality: str = "auto",
+    light: bool = False,
+    video: bool = True,
+    audio: bool = True,
+    keep_times: bool = True,
+    token: str | None = None,
 ) -> Player:
-    """POST a WHEP offer and count what arrives: decoded frames, or (``light``) complete
-    frames by RTP marker bit, with no decoding at all."""
+    """POST a WHEP offer (as the user of ``token``, if given) and count what arrives:
+    decoded frames, or (``light``) complete frames by RTP marker bit, with no decoding."""
     pc = RTCPeerConnection(no_ice_servers())
     player = Player(pc)
     if video:
@@ -175,10 +187,13 @@ async def play(
 
     await _wait_gathered(pc)
     sep = "&" if "?" in url else "?"
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     reply = await http.post(
         f"{url}{sep}quality={quality}",
         content=pc.localDescription.sdp,
-        headers={"Content-Type": "application/sdp"},
+        headers=headers,
         follow_redirects=True,
     )
     player.status, player.body = reply.status_code, reply.text
@@ -250,14 +265,14 @@ def vp8_is_keyframe(payload: bytes) -> bool:
 
 
 async def _main(argv: list[str] | None = None) -> int:
-    """``python -m streams.media.clients play|publish URL``: check a media server by hand
+    """``python -m bench.media.clients play|publish URL``: check a media server by hand
     (prints a line a second), or stand in for a viewer or a host in process tests."""
     import argparse
     import sys
 
     import httpx
 
-    parser = argparse.ArgumentParser(prog="python -m streams.media.clients")
+    parser = argparse.ArgumentParser(prog="python -m bench.media.clients")
     parser.add_argument("action", choices=["play", "publish"])
     parser.add_argument("url", help="the session's WHEP or WHIP URL")
     parser.add_argument("--quality", default="auto")
