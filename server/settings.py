@@ -345,7 +345,7 @@ def _own_sources(schemes: tuple[str, ...]) -> list[str]:
     port in development, where the web and media processes listen side by side."""
     sources = []
     for host in ALLOWED_HOSTS:
-        if host == "*":
+        if host == "*" or host.startswith("["):  # CSP has no syntax for IPv6 literals
             continue
         name = f"*{host}" if host.startswith(".") else host
         for scheme in schemes:

@@ -100,9 +100,15 @@ def test_bad_token_is_not_authenticated(api):
 def test_login_attempts_are_rate_limited(api, make_user, settings):
     settings.TALAD_THROTTLE_RATES = {"auth": "3/min"}
     make_user(username="target")
+    # a new X-Forwarded-For each time: not believed without TRUSTED_PROXIES
     codes = [
-        api.post("/api/auth/token/", {"username": "target", "password": "guess"}, format="json")
-        for _ in range(4)
+        api.post(
+            "/api/auth/token/",
+            {"username": "target", "password": "guess"},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+        )
+        for i in range(4)
     ]
     assert [r.status_code for r in codes] == [401, 401, 401, 429]
     assert codes[-1].json()["error"]["code"] == "rate_limited"
@@ -229,3 +235,14 @@ def test_page_and_admin_logins_use_the_normal_form(client, make_user):
     make_user(username="somsri")
     client.logout()
     assert client.post("/login/", {"username": "SOMSRI", "password": PASSWORD}).status_code == 302
+
+
+def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    spoofed = client.get("/login/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="192.0.2.1")
+    assert spoofed.status_code == 301
+    assert spoofed["Location"].startswith("https://")
+    proxied = client.get("/login/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="10.1.2.3")
+    assert proxied.status_code == 200

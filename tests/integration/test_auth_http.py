@@ -9,7 +9,9 @@ login failures with small limits (docs/operations.md).
 import asyncio
 import os
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -266,3 +268,49 @@ def test_pages_send_a_csp_without_unsafe_inline(nodes):
 def test_public_footer_does_not_link_the_admin(nodes):
     html = httpx.get(_url(nodes["proxied"], "/"), timeout=10).text
     assert "/admin/" not in html
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
+CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update"]
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+def test_chromium_reports_no_csp_violation_on_our_pages(nodes):
+    playwright = pytest.importorskip("playwright.sync_api")
+    proxied = nodes["proxied"]
+    User.objects.create_superuser(username="staff", password=PASSWORD)
+    pages = ["/", "/login/", "/admin/login/", "/api/docs/", "/admin/", "/studio/1/"]
+    seen: dict[str, list[str]] = {}
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context().new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
+        for path in pages:
+            if path == "/admin/":  # log in through the page, as a person would
+                page.goto(_url(proxied, "/login/"))
+                page.fill("input[name=username]", "staff")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("form.stack button[type=submit]")
+                page.wait_for_load_state("load")
+            page.goto(_url(proxied, path), wait_until="networkidle")
+            if path == "/api/docs/":
+                page.wait_for_selector(".swagger-ui .info", timeout=15_000)
+            seen[path] = page.evaluate("window.__csp") + [
+                text for text in console if "Content Security Policy" in text
+            ]
+            console.clear()
+        # the language menu still works without inline script
+        page.goto(_url(proxied, "/"))
+        with page.expect_navigation():
+            page.select_option("form.lang select", "th")
+        assert page.locator("html").get_attribute("lang") == "th"
+        browser.close()
+    assert seen == {path: [] for path in pages}
