@@ -20,7 +20,8 @@ USERNAME_PUNCTUATION = frozenset("._@+-")
 
 def validate_username(value: str) -> None:
     """Letters and digits of any script, with their combining marks (Thai vowels and tone
-    marks are marks, not letters), plus ``._@+-``; no spaces or symbols; and not Latin,
+    marks are marks, not letters), plus ``._@+-``, at least one letter or digit; no spaces or
+    symbols; and not Latin,
     Cyrillic and Greek letters mixed (``paypal`` with a Cyrillic ``a``, U+0430)."""
     for char in value:
         if char in USERNAME_PUNCTUATION or char.isalnum():
@@ -30,6 +31,8 @@ def validate_username(value: str) -> None:
         raise ValidationError(
             _("Usernames may contain letters, digits and . _ @ + - only."), code="invalid"
         )
+    if not any(char.isalnum() for char in value):
+        raise ValidationError(_("Usernames need a letter or a digit."), code="invalid")
     if mixes_lookalike_scripts(value):
         raise ValidationError(
             _("Use one alphabet for the letters: Latin, Cyrillic or Greek."), code="invalid"
@@ -57,7 +60,7 @@ class User(AbstractUser):
     )
     # Derived from username and display_name on every save (server.accounts.names).
     username_key = models.TextField(unique=True, editable=False)
-    username_skeleton = models.TextField(db_index=True, editable=False)
+    username_skeleton = models.TextField(unique=True, editable=False)
     display_skeleton = models.TextField(db_index=True, editable=False, blank=True)
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
     is_host = models.BooleanField(_("host"), default=False)
@@ -69,10 +72,16 @@ class User(AbstractUser):
         return self.display_name or self.username
 
     def derive_names(self) -> None:
-        """Fill the stored normal forms from the names as typed."""
+        """Fill the stored normal forms from the names as typed. A form the backfill parked
+        as ``<form>#<id>`` (a legacy look-alike, docs/operations.md) stays parked until the
+        username itself changes, so saving such a row for another reason cannot fail."""
         self.display_name = display_name_normal(self.display_name)
-        self.username_key = username_key(self.username)
-        self.username_skeleton = skeleton(self.username)
+        for field, value in (
+            ("username_key", username_key(self.username)),
+            ("username_skeleton", skeleton(self.username)),
+        ):
+            if getattr(self, field).partition("#")[0] != value:
+                setattr(self, field, value)
         self.display_skeleton = skeleton(self.display_name)
 
     def name_problems(self) -> dict[str, list[str]]:

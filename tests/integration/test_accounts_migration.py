@@ -34,7 +34,12 @@ def test_backfill_keeps_the_oldest_and_parks_a_legacy_lookalike():
     keys = dict(User.objects.values_list("pk", "username_key"))
     assert keys == {first.pk: "somchai", spoof.pk: f"somchai#{spoof.pk}", host.pk: "malee"}
     assert User.objects.get(pk=host.pk).display_skeleton == "maleeorchard"
-    assert User.objects.get(pk=spoof.pk).username_skeleton == "somchai"
+    parked = User.objects.get(pk=spoof.pk)
+    assert parked.username_skeleton == f"somchai#{spoof.pk}"
+    # saving a parked row for another reason keeps it parked, and does not fail
+    parked.set_password(PASSWORD)
+    parked.save()
+    assert User.objects.get(pk=spoof.pk).username_key == f"somchai#{spoof.pk}"
     user = User.objects.get(pk=first.pk)
     user.set_password(PASSWORD)
     user.save()

@@ -246,3 +246,10 @@ def test_forwarded_proto_is_believed_only_from_a_trusted_proxy(client, settings)
     assert spoofed["Location"].startswith("https://")
     proxied = client.get("/login/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="10.1.2.3")
     assert proxied.status_code == 200
+
+
+def test_a_username_needs_a_letter_or_digit(api):
+    reply = _register(api, "._-")
+    assert reply.status_code == 400
+    assert "username" in reply.json()["error"]["fields"]
+    assert not User.objects.exists()

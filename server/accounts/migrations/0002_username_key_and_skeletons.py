@@ -1,9 +1,10 @@
-"""One stored normal form per username (unique) and the skeletons that refuse look-alikes.
+"""One stored normal form per username and one skeleton per username, both unique, and the
+display-name skeleton that keeps anyone from passing for a host.
 
-Existing rows are backfilled oldest first. Where two old accounts share a normal form (a
-look-alike registered under the old case-only rule, such as ``ſomchai`` beside
-``somchai``), the older keeps it and each newer one gets ``<key>#<id>``: ``#`` is never
-in a username, so that account cannot log in by name until staff rename it
+Existing rows are backfilled oldest first. Where two old accounts share a normal form or a
+skeleton (a look-alike the old case-only rule let in, such as a long s spelling of
+``somchai``), the older keeps it and each newer one gets ``<form>#<id>``: ``#`` is never in
+a username, so such an account cannot log in by name until staff rename it
 (docs/operations.md).
 """
 
@@ -12,17 +13,19 @@ from django.db import migrations, models
 from server.accounts.names import skeleton, username_key
 
 
+def _first_keeps(value, taken, pk):
+    parked = value if value not in taken else f"{value}#{pk}"
+    taken.add(parked)
+    return parked
+
+
 def backfill(apps, schema_editor):
     User = apps.get_model("accounts", "User")
-    taken = set()
+    keys, skeletons = set(), set()
     for user in User.objects.order_by("pk").iterator():
-        key = username_key(user.username)
-        if key in taken:
-            key = f"{key}#{user.pk}"
-        taken.add(key)
         User.objects.filter(pk=user.pk).update(
-            username_key=key,
-            username_skeleton=skeleton(user.username),
+            username_key=_first_keeps(username_key(user.username), keys, user.pk),
+            username_skeleton=_first_keeps(skeleton(user.username), skeletons, user.pk),
             display_skeleton=skeleton(user.display_name),
         )
 
@@ -43,7 +46,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="user",
             name="username_skeleton",
-            field=models.TextField(db_index=True, default="", editable=False),
+            field=models.TextField(default="", editable=False),
             preserve_default=False,
         ),
         migrations.AddField(
@@ -56,6 +59,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="user",
             name="username_key",
+            field=models.TextField(editable=False, unique=True),
+        ),
+        migrations.AlterField(
+            model_name="user",
+            name="username_skeleton",
             field=models.TextField(editable=False, unique=True),
         ),
     ]
