@@ -4,13 +4,19 @@ from django.urls import path
 from django.views.generic import TemplateView
 
 from frontend import views
+from server.accounts.forms import LoginForm
+from server.accounts.views import throttled_login
 
 urlpatterns = [
     path("", views.home, name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="frontend/login.html", redirect_authenticated_user=True
+        throttled_login(
+            auth_views.LoginView.as_view(
+                template_name="frontend/login.html",
+                authentication_form=LoginForm,
+                redirect_authenticated_user=True,
+            )
         ),
         name="login",
     ),

@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 from rest_framework.throttling import SimpleRateThrottle
 
+from server.clientaddr import client_address
+
 
 class DecimalJSONParser(JSONParser):
     """JSON whose numbers with a fraction become ``Decimal``, never ``float``.
@@ -63,12 +65,18 @@ class SettingsRateThrottle(SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
 
+    def get_ident(self, request: Any) -> str:
+        """DRF's own reads ``X-Forwarded-For`` from anyone; ours trusts only the proxies
+        in ``TRUSTED_PROXIES`` (server.clientaddr)."""
+        return client_address(request.META)
+
     def get_cache_key(self, request: Any, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class AuthRateThrottle(SettingsRateThrottle):
-    """Per client address, for register and login (password guessing, account farms)."""
+    """Every register and token request per client address: a flood guard. Password
+    guessing and account farms are slowed by server.accounts.throttle."""
 
     scope = "auth"
 

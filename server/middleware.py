@@ -7,7 +7,25 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from server.clientaddr import is_trusted_proxy
 from server.errors import error_body
+
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+class ForwardedHeadersMiddleware:
+    """Forget ``X-Forwarded-*`` unless the peer is one of ``TRUSTED_PROXIES``: anyone can
+    write them, and Django would take ``X-Forwarded-Proto`` as proof of HTTPS
+    (``SECURE_PROXY_SSL_HEADER``) from whoever sent it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_trusted_proxy(str(request.META.get("REMOTE_ADDR") or "")):
+            for name in FORWARDED_HEADERS:
+                request.META.pop(name, None)
+        return self.get_response(request)
 
 
 class RequestGuardMiddleware:

@@ -9,7 +9,10 @@ start without the secrets and addresses it cannot guess.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from server.clientaddr import parse_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -34,7 +37,36 @@ else:
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# Full origins (scheme://host[:port]) trusted besides this site's own, for forms, WebSockets
+# and WHIP/WHEP (server.origins).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Addresses or CIDRs of the reverse proxies in front of us (docs/operations.md). Only from
+# these are X-Forwarded-For and X-Forwarded-Proto believed; none by default.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    parse_proxies(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
+
+
+def _production_refusals() -> list[str]:
+    """Settings a public deployment must never run with; each one stops the start."""
+    refusals = []
+    if DEBUG:
+        refusals.append("DEBUG must be off when TALAD_ENV=production")
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+        refusals.append(
+            "SECRET_KEY must be at least 50 characters with at least 5 different ones, "
+            "and random (python -c 'import secrets; print(secrets.token_urlsafe(64))')"
+        )
+    if "*" in ALLOWED_HOSTS:
+        refusals.append("ALLOWED_HOSTS must name this site's hosts, not '*'")
+    return refusals
+
+
+if PRODUCTION and (_refusals := _production_refusals()):
+    raise ImproperlyConfigured("; ".join(_refusals))
 
 INSTALLED_APPS = [
     "daphne",
@@ -60,7 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "server.middleware.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "server.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,8 +281,23 @@ REST_FRAMEWORK = {
 }
 
 # Read at request time (server.api.SettingsRateThrottle), so tests can change them.
+# "auth": every register and token request per client address, a flood guard only.
 TALAD_THROTTLE_RATES = {
-    "auth": env.str("THROTTLE_AUTH", default="30/min"),
+    "auth": env.str("THROTTLE_AUTH", default="120/min"),
+}
+# (count, window in seconds), read at request time (server.accounts.throttle). Failures
+# only for logins; every attempt for sign-ups. See docs/operations.md for CGNAT.
+_AUTH_WINDOW_S = env.int("AUTH_WINDOW_S", default=15 * 60)
+TALAD_AUTH_LIMITS = {
+    "login_failures_per_address": (
+        env.int("LOGIN_FAILURES_PER_ADDRESS", default=100),
+        _AUTH_WINDOW_S,
+    ),
+    "login_failures_per_username": (
+        env.int("LOGIN_FAILURES_PER_USERNAME", default=10),
+        _AUTH_WINDOW_S,
+    ),
+    "register_per_address": (env.int("REGISTER_PER_ADDRESS", default=300), 60 * 60),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -278,9 +327,51 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # Believed only from TRUSTED_PROXIES (server.middleware.ForwardedHeadersMiddleware
+    # drops it from anyone else); without proxies, the socket itself says what it is.
+    if TRUSTED_PROXIES:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content Security Policy (django-csp) on every response: our pages carry no inline script
+# or style, so none is allowed. connect-src: this site over HTTP(S) and WebSocket, and the
+# media processes the studio's WHIP request is redirected to (MEDIA_PUBLIC_ORIGINS).
+MEDIA_PUBLIC_ORIGINS = env.list("MEDIA_PUBLIC_ORIGINS", default=[])
+
+
+def _own_sources(schemes: tuple[str, ...]) -> list[str]:
+    """CSP sources for ALLOWED_HOSTS: port-exact in production (the default port), any
+    port in development, where the web and media processes listen side by side."""
+    sources = []
+    for host in ALLOWED_HOSTS:
+        if host == "*" or host.startswith("["):  # CSP has no syntax for IPv6 literals
+            continue
+        name = f"*{host}" if host.startswith(".") else host
+        for scheme in schemes:
+            sources.append(f"{scheme}://{name}" if PRODUCTION else f"{scheme}://{name}:*")
+    return sources
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [
+            SELF,
+            *_own_sources(("wss",) if PRODUCTION else ("ws", "http")),
+            *MEDIA_PUBLIC_ORIGINS,
+        ],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- logging -------------------------------------------------------------------------
 

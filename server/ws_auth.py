@@ -13,12 +13,12 @@ from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from channels.security.websocket import OriginValidator
-from django.conf import settings
+from channels.security.websocket import WebsocketDenier
 from rest_framework.authtoken.models import Token
 
 from server.accounts.models import User
 from server.accounts.services import ws_ticket_redeem
+from server.origins import origin_allowed, own_origin
 
 
 @database_sync_to_async
@@ -61,18 +61,26 @@ class TokenTicketAuthMiddleware(BaseMiddleware):
         return None
 
 
-class BrowserOriginValidator(OriginValidator):
-    """Refuse a browser page from a foreign origin (cross-site WebSocket hijacking rides
-    on the victim's cookies). Browsers always send ``Origin``; a client without one is an
-    app or tool, which has no ambient cookie to abuse and authenticates explicitly."""
+class BrowserOriginValidator:
+    """Refuse a browser page from a foreign origin, compared in full: scheme, host and
+    port (server.origins; cross-site WebSocket hijacking rides on the victim's cookies).
+    Browsers always send ``Origin``; a client without one is an app or tool, which has no
+    ambient cookie to abuse and authenticates explicitly."""
 
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        if parsed_origin is None:
-            return True
-        return self.validate_origin(parsed_origin)
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        origin = _header(scope, b"origin")
+        if scope["type"] == "websocket" and origin is not None:
+            own = own_origin(
+                scheme=scope.get("scheme", "ws"), host_header=_header(scope, b"host") or ""
+            )
+            if not origin_allowed(origin, own=own):
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.inner(scope, receive, send)
 
 
 def websocket_stack(inner: Any) -> Any:
     """Origin check, then cookie session, then token/ticket, then the URL router."""
-    allowed = [*settings.ALLOWED_HOSTS, *settings.CSRF_TRUSTED_ORIGINS]
-    return BrowserOriginValidator(AuthMiddlewareStack(TokenTicketAuthMiddleware(inner)), allowed)
+    return BrowserOriginValidator(AuthMiddlewareStack(TokenTicketAuthMiddleware(inner)))

@@ -14,4 +14,13 @@ from server.settings import *  # noqa: F403
 
 # Hashing cost is not what these tests measure.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-TALAD_THROTTLE_RATES = {"auth": "100000/min"}
+# Tests sign up and fail logins from one address by the hundred. The server processes
+# that tests start to measure the limits themselves set TALAD_TEST_REAL_LIMITS and the
+# limits' variables (tests/integration/test_auth_http.py).
+if not os.environ.get("TALAD_TEST_REAL_LIMITS"):
+    TALAD_THROTTLE_RATES = {"auth": "100000/min"}
+    TALAD_AUTH_LIMITS = {
+        "login_failures_per_address": (100000, 900),
+        "login_failures_per_username": (100000, 900),
+        "register_per_address": (100000, 3600),
+    }

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from server.accounts.forms import AdminLoginForm
 from server.accounts.models import User
+
+# The admin logs in through the same service and limits as the API (server.accounts.forms).
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from server.accounts import services
 from server.accounts.models import Role, User, validate_username
 from server.api import AuthRateThrottle, validated
+from server.clientaddr import client_address
 
 
 class RegisterIn(serializers.Serializer):
@@ -53,7 +54,7 @@ class RegisterView(APIView):
     @extend_schema(request=RegisterIn, responses={201: RegisterOut}, tags=["auth"])
     def post(self, request: Request) -> Response:
         data = validated(RegisterIn, request)
-        user = services.user_register(**data)
+        user = services.user_register(**data, address=client_address(request.META))
         user.token = services.token_get_or_create(user=user)
         return Response(RegisterOut(user).data, status=201)
 
@@ -64,7 +65,9 @@ class TokenView(APIView):
 
     @extend_schema(request=CredentialsIn, responses={200: TokenOut}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        user = services.user_authenticate(**validated(CredentialsIn, request))
+        user = services.user_authenticate(
+            **validated(CredentialsIn, request), address=client_address(request.META)
+        )
         return Response({"token": services.token_get_or_create(user=user)})
 
 

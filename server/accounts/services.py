@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from server.accounts.models import Role, User
+from server.accounts import throttle
+from server.accounts.models import Role, User, validate_username
 from server.errors import Conflict, Invalid, NotAuthenticated
 from server.redis import redis_client
 
@@ -16,22 +17,39 @@ WS_TICKET_PREFIX = "wsticket:"
 
 
 def user_register(
-    *, username: str, password: str, display_name: str = "", role: str = Role.VIEWER
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    role: str = Role.VIEWER,
+    address: str | None = None,
 ) -> User:
-    """Create a user with a role. Raises ``Invalid`` (weak password, unknown role) and
-    ``Conflict`` (username taken, in any letter case)."""
+    """Create a user with a role. Raises ``RateLimited`` (too many sign-ups from
+    ``address``, when given), ``Invalid`` (weak password, unknown role, a display name with
+    control characters or passing for someone else) and ``Conflict`` (the username, or a
+    look-alike of it, is taken; docs/api.md)."""
+    if address is not None:
+        throttle.register_check(address=address)
     if role not in Role.values:
         raise Invalid(f"Unknown role {role!r}.", fields={"role": ["Unknown role."]})
-    candidate = User(username=username, display_name=display_name)
+    try:
+        validate_username(username)
+    except ValidationError as exc:
+        raise Invalid(exc.messages[0], fields={"username": exc.messages}) from None
+    candidate = User(username=username, display_name=display_name, is_host=role == Role.HOST)
+    problems = candidate.name_problems()
+    if "display_name" in problems:
+        raise Invalid(problems["display_name"][0], fields=problems)
+    if "username" in problems:
+        raise Conflict(problems["username"][0], fields=problems)
     try:
         validate_password(password, user=candidate)
     except ValidationError as exc:
         raise Invalid(exc.messages[0], fields={"password": exc.messages}) from None
     candidate.set_password(password)
-    candidate.is_host = role == Role.HOST
     candidate.is_promoter = role == Role.PROMOTER
     try:
-        # The case-insensitive unique constraint decides, not a check-then-insert.
+        # The unique normal form decides between two racing sign-ups, not the check above.
         with transaction.atomic():
             candidate.save()
     except IntegrityError:
@@ -41,10 +59,14 @@ def user_register(
     return candidate
 
 
-def user_authenticate(*, username: str, password: str) -> User:
-    """The user with these credentials. Raises ``NotAuthenticated``."""
+def user_authenticate(*, username: str, password: str, address: str) -> User:
+    """The user with these credentials, for every login path (API token, login page,
+    admin). Raises ``RateLimited`` while ``address`` or ``username`` has failed too often
+    (server.accounts.throttle), else ``NotAuthenticated`` on a wrong password."""
+    throttle.login_check(address=address, username=username)
     user = authenticate(username=username, password=password)
     if user is None:
+        throttle.login_failed(address=address, username=username)
         raise NotAuthenticated("Wrong username or password.")
     return user
 

@@ -16,16 +16,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.request import validate_host
 from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 from rest_framework.authtoken.models import Token
 
 from server.errors import DomainError, Forbidden, Invalid, NotAuthenticated, error_body
+from server.origins import origin_allowed
 from streams.media import services
 from streams.media.db import on_db_thread
 from streams.media.errors import MediaUnavailable, UnsupportedMediaType
@@ -40,10 +39,8 @@ EXPOSED = "Location, Link, Content-Type"
 
 
 def _origin_allowed(origin: str) -> bool:
-    if origin in settings.MEDIA_CORS_ORIGINS or origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    host = urlsplit(origin).hostname or ""
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    """Scheme, host and port compared in full (server.origins)."""
+    return origin_allowed(origin, extra=settings.MEDIA_CORS_ORIGINS)
 
 
 def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:

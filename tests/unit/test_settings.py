@@ -6,16 +6,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
     "import django, json; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'debug': s.DEBUG, 'secure_cookie': s.SESSION_COOKIE_SECURE, "
     "'csrf_secure': s.CSRF_COOKIE_SECURE, 'hsts': s.SECURE_HSTS_SECONDS, "
-    "'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE']}))"
+    "'hosts': s.ALLOWED_HOSTS, 'db': s.DATABASES['default']['ENGINE'], "
+    "'proxy_ssl': getattr(s, 'SECURE_PROXY_SSL_HEADER', None)}))"
 )
 PRODUCTION = {
     "TALAD_ENV": "production",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "k3J9-vQ2pX7_mZ4rT8wL1nB6yH0cF5dG2sA9eU3iO7jK4lP8qR1tV6xW0zY",
     "DATABASE_URL": "postgres://u:p@db.internal:5432/talad",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "ALLOWED_HOSTS": "talad.example",
@@ -57,7 +60,36 @@ def test_production_is_hardened():
         "hsts": 31536000,
         "hosts": ["talad.example"],
         "db": "django.db.backends.postgresql",
+        "proxy_ssl": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("unsafe", "message"),
+    [
+        ({"DEBUG": "true"}, "DEBUG must be off"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 50 characters"),
+        ({"SECRET_KEY": "ab" * 30}, "SECRET_KEY must be at least 50 characters"),
+        (
+            {"SECRET_KEY": "django-insecure-" + "k3J9vQ2pX7mZ4rT8wL1nB6yH0cF5dG2sA9eU3i"},
+            "SECRET_KEY",
+        ),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS must name this site's hosts"),
+        ({"ALLOWED_HOSTS": "talad.example,*"}, "ALLOWED_HOSTS must name this site's hosts"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-address"}, "TRUSTED_PROXIES"),
+    ],
+)
+def test_production_refuses_unsafe_settings(unsafe, message):
+    result = _run({**PRODUCTION, **unsafe})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_forwarded_proto_is_believed_only_with_trusted_proxies():
+    result = _run({**PRODUCTION, "TRUSTED_PROXIES": "10.0.0.5, 192.168.0.0/16"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["proxy_ssl"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
 def test_embedded_default_needs_nothing(tmp_path):
