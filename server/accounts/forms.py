@@ -9,15 +9,16 @@ from django.utils.translation import gettext_lazy as _
 
 from server.accounts import services
 from server.clientaddr import client_address
-from server.errors import NotAuthenticated, RateLimited
+from server.errors import NotAuthenticated, RateLimited, service_error
 
 
 class ThrottledLoginMixin:
     """``clean`` through ``services.user_authenticate``: the normalized lookup, the
     per-address and per-username failure limits. ``retry_after_s`` tells the view to
-    answer 429 (server.accounts.views)."""
+    answer ``status_code`` (429, or 503 while Redis is unreachable; server.accounts.views)."""
 
     retry_after_s: int | None = None
+    status_code = 429
 
     def clean(self) -> dict[str, Any]:
         form: Any = self
@@ -38,6 +39,17 @@ class ThrottledLoginMixin:
             ) from None
         except NotAuthenticated:
             raise form.get_invalid_login_error() from None
+        except Exception as exc:
+            # Redis (the failure counts) down or too slow: the page says so, not a 500.
+            unavailable = service_error(exc)
+            if unavailable is None:
+                raise
+            self.retry_after_s = int(unavailable.extra["retry_after_s"])
+            self.status_code = unavailable.status
+            raise forms.ValidationError(
+                _("Logging in is briefly unavailable. Please try again in a few seconds."),
+                code="unavailable",
+            ) from None
         form.confirm_login_allowed(form.user_cache)
         return form.cleaned_data
 

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 def throttled_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Wrap a login view whose form is a ``ThrottledLoginMixin``: the page with its error
-    message, as 429 with ``Retry-After``, so tools and proxies see the refusal too."""
+    message, as 429 (or 503) with ``Retry-After``, so tools and proxies see the refusal too."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = view(request, *args, **kwargs)
@@ -20,7 +20,7 @@ def throttled_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
         )
         retry_after_s = getattr(form, "retry_after_s", None)
         if retry_after_s is not None:
-            response.status_code = 429
+            response.status_code = form.status_code
             response["Retry-After"] = str(retry_after_s)
         return response
 

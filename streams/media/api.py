@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 from rest_framework.authtoken.models import Token
 
+from server.clientaddr import client_address
 from server.errors import DomainError, Forbidden, Invalid, NotAuthenticated, error_body
 from server.origins import origin_allowed
 from streams.media import services
@@ -98,12 +99,6 @@ async def _actor(request: HttpRequest) -> Any:
     if origin and not _origin_allowed(origin):
         raise Forbidden("Requests from this page's origin are not accepted.")
     return await request.auser()
-
-
-def _client_address(request: HttpRequest) -> str:
-    """The address a viewer's playbacks are counted against when not signed in: the peer of
-    this connection (a proxy in front must be trusted before a forwarded address is)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def _offer(request: HttpRequest) -> str:
@@ -218,7 +213,7 @@ async def whep(request: HttpRequest, session_id: int) -> HttpResponse:
     result = await services.playback_start(
         session_id=session_id,
         viewer=viewer,
-        client_address=_client_address(request),
+        client_address=client_address(request.META),
         offer=offer,
         quality=quality,
     )
