@@ -304,14 +304,14 @@ async def ceiling_storm(options: argparse.Namespace) -> tuple[list[Reply], int]:
         options.redis_url, max_connections=options.ceiling_connections, timeout=30
     )
     client = aioredis.Redis(connection_pool=pool)
-    script = client.register_script(_ADMIT)
+    await client.script_load(_ADMIT.source)
     keys = gate._admit_keys()
     ttl_ms = int(PENDING_TTL_S * 1000)
 
     async def admit(user: int) -> Reply:
         sent = time.monotonic()
-        status, _ = await script(
-            keys=keys, args=[user, 1, int(time.time() * 1000), ttl_ms, f"t{user}", 0]
+        status, _ = await client.evalsha(
+            _ADMIT.sha, len(keys), *keys, user, 1, int(time.time() * 1000), ttl_ms, f"t{user}", 0
         )
         code = status.decode()
         return Reply("coupon.claimed" if code == "ok" else "error",
@@ -363,7 +363,7 @@ def run_ceiling_c(options: argparse.Namespace) -> Result:
     now = time.time()
     build_ceiling_gate(gate, options.coupons, now)
     client = redis_client()
-    sha = client.script_load(_ADMIT)
+    sha = client.script_load(_ADMIT.source)
     keys = gate._admit_keys()
     argv = [
         binary, "-h", str(kwargs.get("host", "127.0.0.1")), "-p", str(kwargs.get("port", 6379)),
