@@ -174,7 +174,7 @@ def open_drop(stage: Stage, quantity: int) -> Any:
 
     campaign = campaigns.campaign_create(
         owner=stage.promoter, name=f"bench {uuid.uuid4().hex[:6]}", kind="fixed",
-        value=Decimal("20"), budget=quantity, per_user_limit=1,
+        value=Decimal("20"), budget=quantity, per_user_limit=1, farms=[stage.session.farm_id],
     )  # fmt: skip
     return drops.drop_open(
         session=stage.session, campaign=campaign, actor=stage.host, quantity=quantity,

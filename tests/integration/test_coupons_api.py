@@ -45,7 +45,9 @@ def early_user(name: str):
 
 def test_promoter_creates_campaign_and_host_drops_and_viewer_claims(live, client_for):
     promoter_api = client_for(live["promoter"])
-    created = promoter_api.post("/api/campaigns/", CAMPAIGN, format="json")
+    created = promoter_api.post(
+        "/api/campaigns/", {**CAMPAIGN, "farms": [live["farm"].pk]}, format="json"
+    )
     assert created.status_code == 201, created.json()
     body = created.json()
     assert body["status"] == "active"
@@ -79,7 +81,7 @@ def test_who_may_do_what(live, client_for, make_user):
     viewer = make_user()
     assert client_for(viewer).post("/api/campaigns/", CAMPAIGN, format="json").status_code == 403
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10")}
+        owner=live["promoter"], farms=[live["farm"]], **{**CAMPAIGN, "value": Decimal("10")}
     )
     other_promoter = make_user("promoter")
     reply = client_for(other_promoter).patch(
@@ -91,13 +93,16 @@ def test_who_may_do_what(live, client_for, make_user):
         {"campaign": campaign.pk, "quantity": 1, "duration_s": 30},
         format="json",
     )
-    assert drop.status_code == 403
+    # a viewer is told what a made-up campaign id gets
+    assert drop.status_code == 404
+    assert drop.json()["error"]["code"] == "not_found"
     assert not Drop.objects.exists()
 
 
 def test_budget_holds_across_drops(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10"), "budget": 5}
+        owner=live["promoter"], farms=[live["farm"]],
+        **{**CAMPAIGN, "value": Decimal("10"), "budget": 5},
     )
     api = client_for(live["host"])
     url = f"/api/sessions/{live['session'].pk}/drops/"
@@ -112,7 +117,7 @@ def test_budget_holds_across_drops(live, client_for):
 
 def test_fresh_account_cannot_claim(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10")}
+        owner=live["promoter"], farms=[live["farm"]], **{**CAMPAIGN, "value": Decimal("10")}
     )
     drop = client_for(live["host"]).post(
         f"/api/sessions/{live['session'].pk}/drops/",
@@ -127,7 +132,8 @@ def test_fresh_account_cannot_claim(live, client_for):
 
 def test_sold_out_and_per_user_limit(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10"), "per_user_limit": 1}
+        owner=live["promoter"], farms=[live["farm"]],
+        **{**CAMPAIGN, "value": Decimal("10"), "per_user_limit": 1},
     )
     api = client_for(live["host"])
     url = f"/api/sessions/{live['session'].pk}/drops/"
@@ -161,7 +167,9 @@ def test_a_claim_while_the_gate_is_unreachable_says_try_again(live, client_for, 
 
     from server import gate
 
-    created = client_for(live["promoter"]).post("/api/campaigns/", CAMPAIGN, format="json")
+    created = client_for(live["promoter"]).post(
+        "/api/campaigns/", {**CAMPAIGN, "farms": [live["farm"].pk]}, format="json"
+    )
     drop = client_for(live["host"]).post(
         f"/api/sessions/{live['session'].pk}/drops/",
         {"campaign": created.json()["id"], "quantity": 3, "duration_s": 60},

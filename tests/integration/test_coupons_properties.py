@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from catalog import services as catalog
 from coupons.errors import AlreadyClaimed, DropClosed, GateRestoring, LimitReached, SoldOut
 from coupons.models import HELD, Campaign, CampaignUser, Claim, ClaimStatus, Drop
-from coupons.services import campaigns, claims, drops
+from coupons.services import campaigns, claims, drops, expiry
+from coupons.services.claim_writes import claim_record
 from coupons.services.reconcile import reconcile_all
 from server.accounts import services as accounts
 from server.gate import PENDING_TTL_S
@@ -56,7 +57,7 @@ def world(settings):
     farm = catalog.farm_create(owner=host, name="Farm", province="Nan", district="Pua")
     session = streams.session_create(host=host, farm=farm, title="Live", now=timezone.now())
     streams.session_start(session=session, actor=host, now=timezone.now())
-    return {"host": host, "promoter": promoter, "users": users, "session": session}
+    return {"host": host, "promoter": promoter, "users": users, "session": session, "farm": farm}
 
 
 def _fresh_drops(world) -> tuple[Campaign, list[Drop]]:
@@ -67,7 +68,7 @@ def _fresh_drops(world) -> tuple[Campaign, list[Drop]]:
     redis_client().flushdb()
     campaign = campaigns.campaign_create(
         owner=world["promoter"], name="c", kind="fixed", value=Decimal("20"),
-        budget=BUDGET, per_user_limit=PER_USER, claim_ttl_s=3600,
+        budget=BUDGET, per_user_limit=PER_USER, claim_ttl_s=3600, farms=[world["farm"]],
     )
     made = [
         drops.drop_open(session=world["session"], campaign=campaign, actor=world["host"],
@@ -126,20 +127,20 @@ def test_any_interleaving_keeps_the_invariants(world, ops):
             gate, admission, drop, user = pending.pop(op[1] % len(pending))
             if kind == "record":
                 with contextlib.suppress(SoldOut, DropClosed, LimitReached, AlreadyClaimed):
-                    claims.claim_record(gate=gate, admission=admission, drop_id=drop.pk,
+                    claim_record(gate=gate, admission=admission, drop_id=drop.pk,
                                         user=user, now=timezone.now())
             # "crash": the process died holding the admission; reconcile settles it later
         elif kind == "release":
             claim = Claim.objects.filter(user=world["users"][op[1]],
                                          status=ClaimStatus.CLAIMED).first()
             if claim:
-                claims.claim_release(claim=claim, now=timezone.now())
+                expiry.claim_release(claim=claim, now=timezone.now())
         elif kind == "expire":
             claim = Claim.objects.filter(status=ClaimStatus.CLAIMED).order_by("id")[
                 op[1] % 5: op[1] % 5 + 1].first()
             if claim:
                 Claim.objects.filter(pk=claim.pk).update(expires_at=now - timedelta(seconds=1))
-                claims.claims_expire(now=timezone.now())
+                expiry.claims_expire(now=timezone.now())
         elif kind == "close":
             drops.drop_close(drop=made[op[1]], reason="cancelled", now=timezone.now())
         elif kind == "reconcile":
@@ -168,7 +169,7 @@ def test_gate_refuses_after_flush_and_is_rebuilt_only_after_admissions_expire(wo
         claims.claim_create(drop_id=drop.pk, user=c, now=timezone.now())
     assert refused.value.code == "conflict"
     # the writer finishes after the flush: its row lands, settling is a no-op
-    claims.claim_record(gate=gate, admission=in_flight, drop_id=drop.pk, user=b,
+    claim_record(gate=gate, admission=in_flight, drop_id=drop.pk, user=b,
                         now=timezone.now())
     now = timezone.now()
     assert reconcile_all(now=now) == {"lost": 2}
