@@ -9,7 +9,12 @@ Variants (``--variants``):
                winners are written to PostgreSQL before their reply.
 - ``naive``    the same nodes, clients and storm, with ``coupon.claim`` answered by a row lock
                on the drop (``SELECT ... FOR UPDATE``, update, insert), as
-               ``bench.claims.naive_app`` defines it.
+               ``bench.claims.naive_app`` defines it: every claim, loser or winner, queues on
+               the lock.
+- ``pg-update`` the same nodes, clients and storm, with the best all-PostgreSQL design
+               (``bench.claims.update_app``): per claim one transaction of one conditional
+               ``UPDATE`` (a unit only while one is left) and the claim's ``INSERT`` under the
+               unique (drop, user) constraint; no lock held while checking, no Redis.
 - ``floor``    the same nodes, clients and storm, with ``coupon.claim`` answered ``sold_out``
                at once (``bench.claims.floor_app``): what daphne, Channels and our consumer
                cost per message before any claim logic, the least a claim can cost here.
@@ -72,13 +77,15 @@ from bench.stats import percentile
 from bench.wsclient import new_loop
 
 VARIANTS = (
-    "gate", "naive", "ceiling", "ceiling-c", "floor", "gate-hop", "gate-uvicorn", "floor-uvicorn",
+    "gate", "naive", "pg-update", "ceiling", "ceiling-c", "floor", "gate-hop", "gate-uvicorn",
+    "floor-uvicorn",
 )  # fmt: skip
-DEFAULT_VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor")
+DEFAULT_VARIANTS = ("gate", "naive", "pg-update", "ceiling", "ceiling-c", "floor")
 APPS = {
     "gate": "server.asgi:application",
     "gate-hop": "bench.claims.hop_app:application",
     "naive": "bench.claims.naive_app:application",
+    "pg-update": "bench.claims.update_app:application",
     "floor": "bench.claims.floor_app:application",
     "gate-uvicorn": "server.asgi:application",
     "floor-uvicorn": "bench.claims.floor_app:application",
@@ -435,6 +442,12 @@ def verdict(results: list[Result], options: argparse.Namespace) -> tuple[str, bo
             lines.append(
                 f"{head} gate/naive claims/s {ratio:.1f}x (target >= 5x),"
                 f" won/s {gate.won_per_s / naive.won_per_s:.1f}x"
+            )
+        best_pg = by.get("pg-update")
+        if gate and best_pg:
+            lines.append(
+                f"{head} gate/pg-update claims/s {gate.claims_per_s / best_pg.claims_per_s:.1f}x,"
+                f" won/s {gate.won_per_s / best_pg.won_per_s:.1f}x"
             )
         for name in ("ceiling", "ceiling-c", "floor"):
             other = by.get(name)
