@@ -169,7 +169,7 @@ class Gate:
             "pending_data": self._key("pending:data"),
         }
 
-    def _admit_keys(self, user: int = 0) -> list[str]:
+    def _admit_keys(self, user: int = 0, window: int = 0) -> list[str]:
         k = self.keys
         return [
             k["meta"],
@@ -179,7 +179,7 @@ class Gate:
             k["pending"],
             k["pending_data"],
             k["scope_meta"],
-            f"gate:{{{self.scope}}}:attempts:{user}",
+            f"gate:{{{self.scope}}}:attempts:{user}:{window}",
         ]
 
     def _settle_keys(self) -> list[str]:
@@ -207,13 +207,10 @@ class Gate:
     ) -> Admission:
         """Take ``n`` units for ``user`` (whose account was made at ``joined``, epoch s).
         ``attempts`` = (limit, window_s) refuses a user's calls past ``limit`` per window in
-        this scope with ``rate_limited``, in the same round trip."""
-        result = _ADMIT.run(
-            client=redis_client(),
-            keys=self._admit_keys(user),
-            args=self._admit_args(user, n, token, now, joined, attempts),
-        )
-        return _admission(result, token)
+        this scope with ``rate_limited``, in the same round trip. Windows are fixed and
+        follow ``now`` (epoch s), so a caller's clock decides when one ends."""
+        keys, args = self._admit_call(user, n, token, now, joined, attempts)
+        return _admission(_ADMIT.run(client=redis_client(), keys=keys, args=args), token)
 
     async def aadmit(
         self,
@@ -227,28 +224,26 @@ class Gate:
     ) -> Admission:
         """``admit`` on the event loop: a refused claim costs no thread and no database, and
         a share of one pipelined round trip to Redis (``server.redis.redis_scripts``)."""
-        result = await redis_scripts().evalsha(
-            _ADMIT,
-            keys=self._admit_keys(user),
-            args=self._admit_args(user, n, token, now, joined, attempts),
-        )
-        return _admission(result, token)
+        keys, args = self._admit_call(user, n, token, now, joined, attempts)
+        return _admission(await redis_scripts().evalsha(_ADMIT, keys=keys, args=args), token)
 
-    @staticmethod
-    def _admit_args(
+    def _admit_call(
+        self,
         user: int,
         n: int,
         token: str,
         now: float | None,
         joined: float,
         attempts: tuple[int, float] | None,
-    ) -> list:
+    ) -> tuple[list[str], list[Any]]:
         now_ms = int((time.time() if now is None else now) * 1000)
         limit, window_s = attempts or (0, 0.0)
-        return [
+        window_ms = max(1, int(window_s * 1000))
+        args = [
             user, n, now_ms, int(PENDING_TTL_S * 1000), token, int(joined * 1000),
-            limit, max(1, int(window_s * 1000)),
+            limit, window_ms,
         ]  # fmt: skip
+        return self._admit_keys(user, now_ms // window_ms if limit else 0), args
 
     def confirm(self, *, token: str) -> bool:
         return bool(

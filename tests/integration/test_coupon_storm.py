@@ -537,4 +537,8 @@ def test_claims_past_the_attempt_limit_are_refused_by_the_gate(world):
             claims.claim_create(drop_id=drop.pk, user=user, now=timezone.now())
     with pytest.raises(RateLimited):
         claims.claim_create(drop_id=drop.pk, user=user, now=timezone.now())
+    # the window follows the claim's clock: the next one admits again, without waiting
+    later = timezone.now() + timedelta(seconds=claims.CLAIM_RATE[1])
+    with pytest.raises(AlreadyClaimed):
+        claims.claim_create(drop_id=drop.pk, user=user, now=later)
     assert Claim.objects.filter(drop=drop).count() == 1
