@@ -1,4 +1,5 @@
-"""Campaigns (promoters), drops (host or promoter), claims (users), my coupons."""
+"""Campaigns (promoters; hosts for their own farm's vouchers), drops (host or promoter),
+claims (users), my coupons."""
 
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from coupons import selectors
 from coupons.models import Campaign, Claim, ClaimStatus, Drop
 from coupons.services import campaigns, claims, drops
 from server.api import validated
+from server.errors import NotFound
 from streams.models import LiveSession
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -102,7 +104,9 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def partial_update(self, request: Request, pk: str) -> Response:
         campaign = self.get_object()
         fields = validated(CampaignSerializer, request, instance=campaign, partial=True)
-        campaign = campaigns.campaign_update(campaign=campaign, actor=request.user, **fields)
+        campaign = campaigns.campaign_update(
+            campaign=campaign, actor=request.user, now=timezone.now(), **fields
+        )
         return Response(CampaignSerializer(campaign).data)
 
     @extend_schema(responses=StatsOut)
@@ -112,7 +116,9 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
 
 class DropIn(serializers.Serializer):
-    campaign = serializers.PrimaryKeyRelatedField(queryset=Campaign.objects.all())
+    # An id, looked up by the view: a campaign the caller may not spend and one that does not
+    # exist get the same answer.
+    campaign = serializers.IntegerField(min_value=1)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
     duration_s = serializers.IntegerField(
         min_value=drops.MIN_DURATION_S, max_value=drops.MAX_DURATION_S
@@ -142,10 +148,24 @@ class SessionDropsView(APIView):
     @extend_schema(request=DropIn, responses={201: DropOut}, tags=["coupons"])
     def post(self, request: Request, session_id: int) -> Response:
         session = get_object_or_404(LiveSession, pk=session_id)
+        fields = validated(DropIn, request)
+        campaign = Campaign.objects.filter(pk=fields.pop("campaign")).first()
+        if campaign is None:
+            raise NotFound(drops.NO_SUCH_CAMPAIGN)
         drop = drops.drop_open(
-            session=session, actor=request.user, now=timezone.now(), **validated(DropIn, request)
+            session=session, campaign=campaign, actor=request.user, now=timezone.now(), **fields
         )
         return Response(DropOut(drop).data, status=201)
+
+
+class DropCancelView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: DropOut}, tags=["coupons"])
+    def post(self, request: Request, drop_id: int) -> Response:
+        drop = get_object_or_404(Drop.objects.select_related("campaign"), pk=drop_id)
+        drop = drops.drop_cancel(drop=drop, actor=request.user, now=timezone.now())
+        return Response(DropOut(drop).data)
 
 
 class ClaimOut(serializers.ModelSerializer):
@@ -166,11 +186,9 @@ class DropClaimView(APIView):
 
 
 class MyCouponOut(serializers.ModelSerializer):
+    """A coupon with the terms it was won under (the claim's own, not its campaign's now)."""
+
     campaign_name = serializers.CharField(source="campaign.name")
-    kind = serializers.CharField(source="campaign.kind")
-    value = serializers.DecimalField(source="campaign.value", **MONEY)
-    max_discount = serializers.DecimalField(source="campaign.max_discount", **MONEY)
-    min_spend = serializers.DecimalField(source="campaign.min_spend", **MONEY)
     session = serializers.IntegerField(source="drop.session_id")
 
     class Meta:
@@ -187,6 +205,8 @@ class MyCouponOut(serializers.ModelSerializer):
             "value",
             "max_discount",
             "min_spend",
+            "currency",
+            "scope",
             "expires_at",
             "created_at",
         )

@@ -19,20 +19,12 @@ class LimitReached(DomainError):
     code = "limit_reached"
 
 
-class ClaimExpired(DomainError):
-    code = "claim_expired"
-
-
-class NotApplicable(DomainError):
-    code = "coupon_not_applicable"
-
-
 class NotCampaignOwner(Forbidden):
     """Only the campaign's promoter (or staff) manages it."""
 
 
 class NotAllowedToDrop(Forbidden):
-    """Only the session's host or the campaign's promoter opens a drop."""
+    """Only who opened a drop, or its campaign's owner, cancels it."""
 
 
 class AccountTooNew(Forbidden):

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from catalog.models import Currency
+
 
 class DiscountKind(models.TextChoices):
     PERCENT = "percent", _("Percent off")
@@ -39,7 +41,7 @@ class Campaign(models.Model):
     value = models.DecimalField(max_digits=12, decimal_places=2)
     max_discount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     min_spend = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    currency = models.CharField(max_length=3, default="THB")
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.THB)
     budget = models.PositiveIntegerField(help_text=_("Coupons in all, across every drop."))
     issued = models.PositiveIntegerField(
         default=0, help_text=_("Coupons set aside by drops so far (unclaimed ones return).")
@@ -69,6 +71,13 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_running(self, now) -> bool:
+        return (
+            self.status == CampaignStatus.ACTIVE
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or now < self.ends_at)
+        )
 
 
 class DropState(models.TextChoices):
@@ -135,6 +144,14 @@ class Claim(models.Model):
     status = models.CharField(
         max_length=10, choices=ClaimStatus.choices, default=ClaimStatus.CLAIMED
     )
+    # The campaign's terms when the claim was won: it is redeemed under these, whatever the
+    # campaign says later (edits apply to new claims only).
+    kind = models.CharField(max_length=10, choices=DiscountKind.choices)
+    value = models.DecimalField(max_digits=12, decimal_places=2)
+    max_discount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    min_spend = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    scope = models.JSONField(help_text=_("Ids the coupon applies to: farms, products, sessions."))
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField()
     redeemed_at = models.DateTimeField(null=True, blank=True)

@@ -3,8 +3,8 @@
 from celery import shared_task
 from django.utils import timezone
 
-from coupons.services.claims import claims_expire
 from coupons.services.drops import drops_close_overdue
+from coupons.services.expiry import claims_expire
 from coupons.services.reconcile import reconcile_all
 
 

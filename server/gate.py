@@ -20,9 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from server.redis import redis_client, redis_scripts
+from server.redis import Script, redis_client, redis_scripts
 
 PENDING_TTL_S = 15.0
 
@@ -30,7 +28,7 @@ PENDING_TTL_S = 15.0
 # ARGV: user, n, now_ms, pending_ttl_ms, token, user_joined_ms, attempt_limit, attempt_window_ms
 # -> {status, left}. Refusals leave every key untouched but the user's attempt counter, which
 # counts every call while attempt_limit > 0 (the per-user rate limit, in the same round trip).
-_ADMIT = """
+_ADMIT = Script("""
 local attempt_limit = tonumber(ARGV[7] or '0')
 if attempt_limit > 0 then
   local attempts = redis.call('INCR', KEYS[8])
@@ -63,12 +61,12 @@ redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HINCRBY', KEYS[7], 'version', 1)
 redis.call('HINCRBY', KEYS[7], 'inflight', 1)
 return {'ok', left}
-"""
+""")
 
 # KEYS: left, unit_users, scope_users, pending, pending_data, scope_meta.
 # ARGV: token, 'confirm'|'compensate'
 # -> 1 when it settled the token, 0 when it was already settled (idempotent).
-_SETTLE = """
+_SETTLE = Script("""
 local data = redis.call('HGET', KEYS[5], ARGV[1])
 if not data then return 0 end
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -83,24 +81,24 @@ if ARGV[2] == 'compensate' then
   redis.call('HINCRBY', KEYS[3], user, -n)
 end
 return 1
-"""
+""")
 
 # Give back units a committed row no longer holds (a claim expired or was released). The
 # unit's per-user count stays: its row still exists, so that user cannot take this unit again.
 # KEYS: left (may be absent: the gate is closed or gone), scope_users. ARGV: user, n
-_RELEASE = """
+_RELEASE = Script("""
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], -tonumber(ARGV[2]))
 end
 return 1
-"""
+""")
 
 # Replace the gate's counters with the database's, only if nothing is in flight in the whole
 # scope and nothing was admitted since the caller read the database (versions unchanged).
 # KEYS: meta, left, unit_users, scope_users, scope_meta
 # ARGV: unit_version, scope_version, left, n_unit_pairs, unit pairs..., scope pairs...
-_CORRECT = """
+_CORRECT = Script("""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 if tonumber(redis.call('HGET', KEYS[5], 'inflight') or '0') > 0 then return 'busy' end
 if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 'busy' end
@@ -129,7 +127,7 @@ sync(KEYS[3], 5, split - 1)
 sync(KEYS[4], split, #ARGV)
 if changed == 1 then return 'corrected' end
 return 'ok'
-"""
+""")
 
 _ADMIT_STATUSES = {
     "ok", "gone", "closed", "not_open", "too_new", "already", "limit", "sold_out", "rate_limited",
@@ -171,7 +169,7 @@ class Gate:
             "pending_data": self._key("pending:data"),
         }
 
-    def _admit_keys(self, user: int = 0) -> list[str]:
+    def _admit_keys(self, user: int = 0, window: int = 0) -> list[str]:
         k = self.keys
         return [
             k["meta"],
@@ -181,7 +179,7 @@ class Gate:
             k["pending"],
             k["pending_data"],
             k["scope_meta"],
-            f"gate:{{{self.scope}}}:attempts:{user}",
+            f"gate:{{{self.scope}}}:attempts:{user}:{window}",
         ]
 
     def _settle_keys(self) -> list[str]:
@@ -209,12 +207,10 @@ class Gate:
     ) -> Admission:
         """Take ``n`` units for ``user`` (whose account was made at ``joined``, epoch s).
         ``attempts`` = (limit, window_s) refuses a user's calls past ``limit`` per window in
-        this scope with ``rate_limited``, in the same round trip."""
-        result = _scripts(redis_client())["admit"](
-            keys=self._admit_keys(user),
-            args=self._admit_args(user, n, token, now, joined, attempts),
-        )
-        return _admission(result, token)
+        this scope with ``rate_limited``, in the same round trip. Windows are fixed and
+        follow ``now`` (epoch s), so a caller's clock decides when one ends."""
+        keys, args = self._admit_call(user, n, token, now, joined, attempts)
+        return _admission(_ADMIT.run(client=redis_client(), keys=keys, args=args), token)
 
     async def aadmit(
         self,
@@ -228,57 +224,42 @@ class Gate:
     ) -> Admission:
         """``admit`` on the event loop: a refused claim costs no thread and no database, and
         a share of one pipelined round trip to Redis (``server.redis.redis_scripts``)."""
-        result = await redis_scripts().evalsha(
-            _ADMIT,
-            keys=self._admit_keys(user),
-            args=self._admit_args(user, n, token, now, joined, attempts),
-        )
-        return _admission(result, token)
+        keys, args = self._admit_call(user, n, token, now, joined, attempts)
+        return _admission(await redis_scripts().evalsha(_ADMIT, keys=keys, args=args), token)
 
-    @staticmethod
-    def _admit_args(
+    def _admit_call(
+        self,
         user: int,
         n: int,
         token: str,
         now: float | None,
         joined: float,
         attempts: tuple[int, float] | None,
-    ) -> list:
+    ) -> tuple[list[str], list[Any]]:
         now_ms = int((time.time() if now is None else now) * 1000)
         limit, window_s = attempts or (0, 0.0)
-        return [
+        window_ms = max(1, int(window_s * 1000))
+        args = [
             user, n, now_ms, int(PENDING_TTL_S * 1000), token, int(joined * 1000),
-            limit, max(1, int(window_s * 1000)),
+            limit, window_ms,
         ]  # fmt: skip
+        return self._admit_keys(user, now_ms // window_ms if limit else 0), args
 
     def confirm(self, *, token: str) -> bool:
         return bool(
-            _scripts(redis_client())["settle"](keys=self._settle_keys(), args=[token, "confirm"])
+            _SETTLE.run(client=redis_client(), keys=self._settle_keys(), args=[token, "confirm"])
         )
 
     def confirm_many(self, *, tokens: list[str]) -> int:
         """``confirm`` for a batch of committed rows, in one round trip; returns how many
         it settled."""
-        client = redis_client()
-        settle = _scripts(client)["settle"]
         keys = self._settle_keys()
-        for attempt in range(2):
-            # EVALSHA straight into the pipeline: redis-py's script pipelines first ask
-            # SCRIPT EXISTS, a second round trip; a missing script is loaded once instead.
-            pipe = client.pipeline(transaction=False)
-            for token in tokens:
-                pipe.evalsha(settle.sha, len(keys), *keys, token, "confirm")
-            try:
-                return sum(int(done) for done in pipe.execute())
-            except NoScriptError:
-                if attempt:
-                    raise
-                client.script_load(_SETTLE)
-        return 0
+        calls = [(keys, [token, "confirm"]) for token in tokens]
+        return sum(int(done) for done in _SETTLE.run_many(calls, client=redis_client()))
 
     def compensate(self, *, token: str) -> bool:
         return bool(
-            _scripts(redis_client())["settle"](keys=self._settle_keys(), args=[token, "compensate"])
+            _SETTLE.run(client=redis_client(), keys=self._settle_keys(), args=[token, "compensate"])
         )
 
     def release(self, *, user: int, n: int = 1, unit_open: bool = True) -> None:
@@ -286,7 +267,7 @@ class Gate:
         to the user's budget in the scope."""
         k = self.keys
         left_key = k["left"] if unit_open else k["left"] + ":closed"
-        _scripts(redis_client())["release"](keys=[left_key, k["scope_users"]], args=[user, n])
+        _RELEASE.run(client=redis_client(), keys=[left_key, k["scope_users"]], args=[user, n])
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -372,7 +353,8 @@ class Gate:
         for users in (unit_users, scope_users):
             for user, count in users.items():
                 args += [str(user), str(count)]
-        result = _scripts(redis_client())["correct"](
+        result = _CORRECT.run(
+            client=redis_client(),
             keys=[k["meta"], k["left"], k["unit_users"], k["scope_users"], k["scope_meta"]],
             args=args,
         )
@@ -394,17 +376,3 @@ def _admission(result: list[Any], token: str) -> Admission:
     status = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
     assert status in _ADMIT_STATUSES, status
     return Admission(status=status, left=int(result[1]), token=token)
-
-
-_SOURCES = {"admit": _ADMIT, "settle": _SETTLE, "release": _RELEASE, "correct": _CORRECT}
-_registered: dict[int, dict[str, Any]] = {}
-
-
-def _scripts(client: Any) -> dict[str, Any]:
-    """The scripts registered on this client (EVALSHA, loaded on first use)."""
-    scripts = _registered.get(id(client))
-    if scripts is None:
-        scripts = _registered[id(client)] = {
-            name: client.register_script(source) for name, source in _SOURCES.items()
-        }
-    return scripts

@@ -10,8 +10,7 @@ import socket
 import time
 import uuid
 
-from server.publisher import session_tag
-from server.redis import redis_client
+from server.redis import Script, live_key, redis_client
 
 NODE_TTL_S = 6.0
 COALESCE_MS = 500
@@ -20,7 +19,7 @@ NODE_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 # KEYS: per-node counts (hash), node heartbeats (zset), last published total, coalesce lock.
 # ARGV: node, count, now_ms, ttl_ms, coalesce_ms.
 # Returns {total, publish?}: publish only when the total changed and this node holds the turn.
-_REPORT_LUA = """
+_REPORT = Script("""
 if tonumber(ARGV[2]) > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -44,36 +43,28 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then
   return {total, 1}
 end
 return {total, 0}
-"""
-_script = None
+""")
 
 
 def _keys(session_id: int) -> list[str]:
-    tag = session_tag(session_id)
     return [
-        f"live:{tag}:presence",
-        f"live:{tag}:presence:nodes",
-        f"live:{tag}:viewers:last",
-        f"live:{tag}:coalesce:viewers",
+        live_key(session_id, "presence"),
+        live_key(session_id, "presence", "nodes"),
+        live_key(session_id, "viewers", "last"),
+        live_key(session_id, "coalesce", "viewers"),
     ]
 
 
 def report(local_counts: dict[int, int], *, node: str = NODE_ID) -> dict[int, tuple[int, bool]]:
     """Record this node's counts; per session, the fleet total and whether to publish it."""
-    global _script
-    client = redis_client()
-    if _script is None:
-        _script = client.register_script(_REPORT_LUA)
     now_ms = int(time.time() * 1000)
-    pipe = client.pipeline(transaction=False)
     sessions = list(local_counts)
-    for session_id in sessions:
-        _script(
-            keys=_keys(session_id),
-            args=[node, local_counts[session_id], now_ms, int(NODE_TTL_S * 1000), COALESCE_MS],
-            client=pipe,
-        )
-    results = pipe.execute()
+    results = _REPORT.run_many(
+        [
+            (_keys(s), [node, local_counts[s], now_ms, int(NODE_TTL_S * 1000), COALESCE_MS])
+            for s in sessions
+        ]
+    )
     return {s: (int(total), bool(flag)) for s, (total, flag) in zip(sessions, results, strict=True)}
 
 

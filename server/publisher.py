@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict
 
-from server.redis import redis_client
+from server.redis import Script, live_key, redis_client
 
 # Replay depth: a client that reconnects further behind than this gets a fresh snapshot.
 LOG_MAXLEN = 2000
@@ -34,25 +34,21 @@ class Event(BaseModel):
     type: ClassVar[str]
 
 
-def session_tag(session_id: int) -> str:
-    return f"{{session:{session_id}}}"
-
-
 def seq_key(session_id: int) -> str:
-    return f"live:{session_tag(session_id)}:seq"
+    return live_key(session_id, "seq")
 
 
 def log_key(session_id: int) -> str:
-    return f"live:{session_tag(session_id)}:log"
+    return live_key(session_id, "log")
 
 
 def fanout_channel(session_id: int) -> str:
-    return f"live:{session_tag(session_id)}:fanout"
+    return live_key(session_id, "fanout")
 
 
 # KEYS: seq, log. ARGV: frame head (ends with '"seq":'), frame tail, maxlen, channel, ttl.
 # The published message is "<seq> <frame>" so subscribers read the seq without parsing JSON.
-_PUBLISH_LUA = """
+_PUBLISH = Script("""
 local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[1] .. seq .. ARGV[2]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', frame)
@@ -60,15 +56,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', ARGV[4], seq .. ' ' .. frame)
 return seq
-"""
-_script = None
-
-
-def _publish_script() -> Any:
-    global _script
-    if _script is None:
-        _script = redis_client().register_script(_PUBLISH_LUA)
-    return _script
+""")
 
 
 def now_ts() -> str:
@@ -90,7 +78,7 @@ def publish_now(session_id: int, event: Event) -> int:
     """Number, log and fan out one event now; returns its seq. Prefer ``publish``."""
     head, tail = frame_parts(event.type, event.model_dump(mode="json"))
     return int(
-        _publish_script()(
+        _PUBLISH.run(
             keys=[seq_key(session_id), log_key(session_id)],
             args=[head, tail, LOG_MAXLEN, fanout_channel(session_id), KEY_TTL_S],
         )
@@ -129,7 +117,7 @@ class Coalescer:
         self.interval_ms = max(1, int(interval_s * 1000))
 
     def key(self, session_id: int) -> str:
-        return f"live:{session_tag(session_id)}:coalesce:{self.name}"
+        return live_key(session_id, "coalesce", self.name)
 
     def try_acquire(self, session_id: int) -> bool:
         return bool(

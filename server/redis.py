@@ -1,4 +1,5 @@
-"""One place that knows how to reach Redis, so a restarted Redis is reached again."""
+"""One place that knows how to reach Redis, so a restarted Redis is reached again; how every
+Lua script is run (``Script``); and how a live session's keys are named (``live_key``)."""
 
 import asyncio
 import functools
@@ -54,21 +55,73 @@ def redis_async() -> aioredis.Redis:
     return _async_clients.get(settings.REDIS_URL)
 
 
+def session_tag(session_id: int) -> str:
+    """The hash tag every key of one session shares, so a script over several of them runs
+    unchanged on Redis Cluster."""
+    return f"{{session:{session_id}}}"
+
+
+def live_key(session_id: int, *parts: str | int) -> str:
+    """A live session's key: ``live:{session:<id>}:<part>:<part>...``."""
+    return ":".join((f"live:{session_tag(session_id)}", *(str(part) for part in parts)))
+
+
+# --- Lua scripts ------------------------------------------------------------------------------
+
+
+class Script:
+    """One Lua script, run by ``EVALSHA`` and loaded again when Redis lost it (a restart or
+    ``SCRIPT FLUSH``). The one way this code base runs Lua: on the sync client (``run``),
+    a batch of calls in one pipelined round trip (``run_many``), or on the event loop
+    through this loop's ``ScriptPipeline`` (``redis_scripts().evalsha(script, ...)``).
+    redis-py's own ``register_script`` asks ``SCRIPT EXISTS`` before each pipeline, a
+    second round trip."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def run(
+        self, *, keys: Sequence[Any], args: Sequence[Any], client: redis.Redis | None = None
+    ) -> Any:
+        client = client or redis_client()
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+    def run_many(
+        self,
+        calls: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+        *,
+        client: redis.Redis | None = None,
+    ) -> list[Any]:
+        """Each ``(keys, args)`` of ``calls`` in one pipeline: one round trip. A script
+        Redis lost fails every call unrun, so the batch is sent again once loaded."""
+        client = client or redis_client()
+        for attempt in range(2):
+            pipe = client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            try:
+                return pipe.execute()
+            except NoScriptError:
+                if attempt:
+                    raise
+                client.script_load(self.source)
+        return []
+
+
 # --- scripts on the event loop, pipelined ---------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Call:
-    source: str
-    sha: str
+    script: Script
     keys: Sequence[Any]
     args: Sequence[Any]
     future: "asyncio.Future[Any]"
-
-
-@functools.cache
-def _sha(source: str) -> str:
-    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 class ScriptPipeline:
@@ -95,10 +148,10 @@ class ScriptPipeline:
         self.slots = asyncio.Semaphore(self.IN_FLIGHT)
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def evalsha(self, source: str, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """Run the script ``source`` (loaded into Redis on first use) on ``keys``, ``args``."""
+    async def evalsha(self, script: Script, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run ``script`` (loaded into Redis when missing) on ``keys``, ``args``."""
         loop = asyncio.get_running_loop()
-        call = _Call(source, _sha(source), keys, args, loop.create_future())
+        call = _Call(script, keys, args, loop.create_future())
         self.pending.append(call)
         if len(self.pending) == 1:
             loop.call_soon(self._flush)
@@ -117,7 +170,7 @@ class ScriptPipeline:
                 results = await self._execute(batch)
                 missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
                 if missing:  # Redis restarted since the script was loaded: load, run again
-                    for source in {batch[i].source for i in missing}:
+                    for source in {batch[i].script.source for i in missing}:
                         await self.client.script_load(source)
                     again = await self._execute([batch[i] for i in missing])
                     for i, result in zip(missing, again, strict=True):
@@ -176,7 +229,7 @@ def _packed(call: _Call) -> bytes:
     redis-py's pipeline, whose generic packing and encoding per argument cost about a third
     of a claim's Redis work on the event loop in a storm (docs/benchmarks.md)."""
     head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (3 + len(call.keys) + len(call.args))
-    parts = [head, _bulk(call.sha), _bulk(len(call.keys))]
+    parts = [head, _bulk(call.script.sha), _bulk(len(call.keys))]
     parts += [_bulk(key) for key in call.keys]
     parts += [_bulk(arg) for arg in call.args]
     return b"".join(parts)

@@ -13,9 +13,9 @@ from catalog.errors import NotFarmOwner
 from catalog.models import Farm, Product
 from server.accounts.models import User
 from server.errors import Invalid, NotFound
-from server.publisher import Coalescer, publish, session_tag
+from server.publisher import Coalescer, publish
 from server.ratelimit import hit
-from server.redis import redis_client
+from server.redis import live_key, redis_client
 from streams import events
 from streams.errors import (
     BadShowcase,
@@ -236,7 +236,7 @@ def chat_unmute(*, session: LiveSession, actor: User, user_id: int) -> None:
 
 
 def reactions_key(session_id: int) -> str:
-    return f"live:{session_tag(session_id)}:reactions"
+    return live_key(session_id, "reactions")
 
 
 def reaction_add(*, session_id: int, kind: str) -> None:

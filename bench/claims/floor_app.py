@@ -2,10 +2,12 @@
 neither Redis nor PostgreSQL.
 
 What is left is what every claim pays before any claim logic runs: daphne and autobahn
-reading the frame, Channels' dispatch (with its ``aclose_old_connections()`` hop to the
-database thread), the consumer's parsing and schema checks, and the error reply. The gate
-path cannot answer a storm faster than this; the benchmark prints it beside the others so
-that the gap between the two is what our claim code costs.
+reading the frame, the live consumer's dispatch (``LiveConsumer.dispatch``, which skips
+Channels' ``aclose_old_connections()`` hop to its database thread; ``bench.claims.hop_app``
+puts it back), the consumer's parsing and schema checks, the per-connection claim budget
+(``coupons.live``) and the error reply. The gate path cannot answer a storm faster than
+this; the benchmark prints it beside the others so that the gap between the two is what
+our claim code costs.
 
     daphne -e tcp:port=8766:interface=127.0.0.1:backlog=1024 bench.claims.floor_app:application
 """

@@ -30,6 +30,7 @@ from django.utils import timezone
 from coupons.errors import AlreadyClaimed, DropClosed, LimitReached, SoldOut
 from coupons.live import CouponClaim, claimed_reply
 from coupons.models import CampaignUser, Claim, CloseReason, Drop
+from coupons.services.claim_writes import claim_terms
 from coupons.services.claims import new_code
 from coupons.services.drops import drop_close
 from server.accounts.models import User
@@ -68,6 +69,7 @@ def naive_claim(*, drop_id: int, user: User, now: datetime) -> Claim:
                 code=new_code(),
                 expires_at=now + timedelta(seconds=campaign.claim_ttl_s),
                 created_at=now,
+                **claim_terms(campaign),
             )
         if drop.claimed + 1 >= drop.quantity:
             drop_close(drop=drop, reason=CloseReason.EXHAUSTED, now=now)

@@ -9,7 +9,12 @@ Variants (``--variants``):
                winners are written to PostgreSQL before their reply.
 - ``naive``    the same nodes, clients and storm, with ``coupon.claim`` answered by a row lock
                on the drop (``SELECT ... FOR UPDATE``, update, insert), as
-               ``bench.claims.naive_app`` defines it.
+               ``bench.claims.naive_app`` defines it: every claim, loser or winner, queues on
+               the lock.
+- ``pg-update`` the same nodes, clients and storm, with the best all-PostgreSQL design
+               (``bench.claims.update_app``): per claim one transaction of one conditional
+               ``UPDATE`` (a unit only while one is left) and the claim's ``INSERT`` under the
+               unique (drop, user) constraint; no lock held while checking, no Redis.
 - ``floor``    the same nodes, clients and storm, with ``coupon.claim`` answered ``sold_out``
                at once (``bench.claims.floor_app``): what daphne, Channels and our consumer
                cost per message before any claim logic, the least a claim can cost here.
@@ -72,13 +77,15 @@ from bench.stats import percentile
 from bench.wsclient import new_loop
 
 VARIANTS = (
-    "gate", "naive", "ceiling", "ceiling-c", "floor", "gate-hop", "gate-uvicorn", "floor-uvicorn",
+    "gate", "naive", "pg-update", "ceiling", "ceiling-c", "floor", "gate-hop", "gate-uvicorn",
+    "floor-uvicorn",
 )  # fmt: skip
-DEFAULT_VARIANTS = ("gate", "naive", "ceiling", "ceiling-c", "floor")
+DEFAULT_VARIANTS = ("gate", "naive", "pg-update", "ceiling", "ceiling-c", "floor")
 APPS = {
     "gate": "server.asgi:application",
     "gate-hop": "bench.claims.hop_app:application",
     "naive": "bench.claims.naive_app:application",
+    "pg-update": "bench.claims.update_app:application",
     "floor": "bench.claims.floor_app:application",
     "gate-uvicorn": "server.asgi:application",
     "floor-uvicorn": "bench.claims.floor_app:application",
@@ -174,7 +181,7 @@ def open_drop(stage: Stage, quantity: int) -> Any:
 
     campaign = campaigns.campaign_create(
         owner=stage.promoter, name=f"bench {uuid.uuid4().hex[:6]}", kind="fixed",
-        value=Decimal("20"), budget=quantity, per_user_limit=1,
+        value=Decimal("20"), budget=quantity, per_user_limit=1, farms=[stage.session.farm_id],
     )  # fmt: skip
     return drops.drop_open(
         session=stage.session, campaign=campaign, actor=stage.host, quantity=quantity,
@@ -304,14 +311,14 @@ async def ceiling_storm(options: argparse.Namespace) -> tuple[list[Reply], int]:
         options.redis_url, max_connections=options.ceiling_connections, timeout=30
     )
     client = aioredis.Redis(connection_pool=pool)
-    script = client.register_script(_ADMIT)
+    await client.script_load(_ADMIT.source)
     keys = gate._admit_keys()
     ttl_ms = int(PENDING_TTL_S * 1000)
 
     async def admit(user: int) -> Reply:
         sent = time.monotonic()
-        status, _ = await script(
-            keys=keys, args=[user, 1, int(time.time() * 1000), ttl_ms, f"t{user}", 0]
+        status, _ = await client.evalsha(
+            _ADMIT.sha, len(keys), *keys, user, 1, int(time.time() * 1000), ttl_ms, f"t{user}", 0
         )
         code = status.decode()
         return Reply("coupon.claimed" if code == "ok" else "error",
@@ -363,7 +370,7 @@ def run_ceiling_c(options: argparse.Namespace) -> Result:
     now = time.time()
     build_ceiling_gate(gate, options.coupons, now)
     client = redis_client()
-    sha = client.script_load(_ADMIT)
+    sha = client.script_load(_ADMIT.source)
     keys = gate._admit_keys()
     argv = [
         binary, "-h", str(kwargs.get("host", "127.0.0.1")), "-p", str(kwargs.get("port", 6379)),
@@ -435,6 +442,12 @@ def verdict(results: list[Result], options: argparse.Namespace) -> tuple[str, bo
             lines.append(
                 f"{head} gate/naive claims/s {ratio:.1f}x (target >= 5x),"
                 f" won/s {gate.won_per_s / naive.won_per_s:.1f}x"
+            )
+        best_pg = by.get("pg-update")
+        if gate and best_pg:
+            lines.append(
+                f"{head} gate/pg-update claims/s {gate.claims_per_s / best_pg.claims_per_s:.1f}x,"
+                f" won/s {gate.won_per_s / best_pg.won_per_s:.1f}x"
             )
         for name in ("ceiling", "ceiling-c", "floor"):
             other = by.get(name)

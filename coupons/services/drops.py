@@ -2,7 +2,9 @@
 
 Opening a drop sets its quantity aside from the campaign's budget (a conditional update), so
 the coupons of every drop together never exceed the budget; closing it gives the unclaimed
-ones back.
+ones back. A campaign's budget is spent only by those its owner chose: its owner, or the
+host of a session its scope names (by farm or by session). Anyone else is told the campaign
+does not exist, the answer a made-up id gets, so ids and budgets do not leak.
 """
 
 from datetime import datetime, timedelta
@@ -14,12 +16,12 @@ from django.db.models import Count, F, Q
 from coupons import events
 from coupons.errors import BadCampaign, DropClosed, NotAllowedToDrop
 from coupons.models import HELD, Campaign, Claim, CloseReason, Drop, DropState
-from coupons.services.campaigns import campaign_is_running
 from server.accounts.models import User
+from server.errors import NotFound
 from server.gate import Gate
 from server.publisher import publish
 from server.redis import redis_client
-from streams.models import LiveSession, SessionStatus
+from streams.models import LiveSession, SessionStatus, ShowcaseItem
 
 MIN_DURATION_S = 10
 MAX_DURATION_S = 30 * 60
@@ -82,18 +84,23 @@ def drop_open(
     now: datetime,
     delay_s: int = 0,
 ) -> Drop:
-    """Open a drop now (or after a short countdown). Raises ``NotAllowedToDrop``,
-    ``BadCampaign`` (not running, not for this session, over budget), ``DropClosed``
-    (the session is not live)."""
-    if not (actor.is_staff or actor.pk in (session.host_id, campaign.owner_id)):
-        raise NotAllowedToDrop("Only the session's host or the campaign's promoter drops.")
+    """Open a drop now (or after a short countdown). Raises ``NotFound`` (not this actor's
+    to spend: see the module's docstring), ``BadCampaign`` (not running, not for this
+    session or its products, over budget), ``DropClosed`` (the session is not live)."""
+    if not may_spend(campaign=campaign, session=session, actor=actor):
+        raise NotFound(NO_SUCH_CAMPAIGN)
     if session.status != SessionStatus.LIVE:
         raise DropClosed("Drops open only while the session is live.")
-    if not campaign_is_running(campaign, now):
+    if not campaign.is_running(now):
         raise BadCampaign("This campaign is not running.", fields={"campaign": ["Not active."]})
     if not _in_scope(campaign, session):
         raise BadCampaign(
             "This campaign does not cover this session.", fields={"campaign": ["Out of scope."]}
+        )
+    if not _sells_scoped_product(campaign, session):
+        raise BadCampaign(
+            "This session's showcase has none of this campaign's products.",
+            fields={"campaign": ["None of its products is sold here."]},
         )
     if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
         raise BadCampaign(
@@ -128,6 +135,22 @@ def drop_open(
     return drop
 
 
+NO_SUCH_CAMPAIGN = "No such campaign."
+
+
+def may_spend(*, campaign: Campaign, session: LiveSession, actor: User) -> bool:
+    """Whether ``actor`` may open a drop of ``campaign`` in ``session``: staff, the campaign's
+    owner, or the session's host when the campaign's scope names its farm or the session."""
+    if actor.is_staff or actor.pk == campaign.owner_id:
+        return True
+    if actor.pk != session.host_id:
+        return False
+    return (
+        campaign.farms.filter(pk=session.farm_id).exists()
+        or campaign.sessions.filter(pk=session.pk).exists()
+    )
+
+
 def _scope_built(campaign: Campaign) -> bool:
     return bool(redis_client().exists(f"gate:{{campaign:{campaign.pk}}}:users"))
 
@@ -138,6 +161,13 @@ def _in_scope(campaign: Campaign, session: LiveSession) -> bool:
     if not sessions and not farms:
         return True  # products-only or no scope: any live where the products are sold
     return session.pk in sessions or session.farm_id in farms
+
+
+def _sells_scoped_product(campaign: Campaign, session: LiveSession) -> bool:
+    products = campaign.products.values_list("id", flat=True)
+    if not products.exists():
+        return True
+    return ShowcaseItem.objects.filter(session=session, product_id__in=products).exists()
 
 
 def drop_event(drop: Drop, *, left: int) -> events.CouponDrop:
@@ -189,6 +219,23 @@ def drops_close_for_session(session: LiveSession, now: datetime) -> None:
     """When a session ends, its open drops are cancelled."""
     for drop in Drop.objects.filter(session=session, state=DropState.OPEN):
         drop_close(drop=drop, reason=CloseReason.CANCELLED, now=now)
+
+
+def drops_close_for_campaign(campaign: Campaign, now: datetime) -> int:
+    """When a campaign is paused or ended, its open drops are cancelled."""
+    open_drops = Drop.objects.filter(campaign=campaign, state=DropState.OPEN)
+    return sum(drop_close(drop=d, reason=CloseReason.CANCELLED, now=now) for d in open_drops)
+
+
+def drop_cancel(*, drop: Drop, actor: User, now: datetime) -> Drop:
+    """Close a drop before its time: who opened it, or its campaign's owner. Coupons already
+    claimed stay valid; cancelling a closed drop changes nothing. Raises
+    ``NotAllowedToDrop``."""
+    if not (actor.is_staff or actor.pk in (drop.created_by_id, drop.campaign.owner_id)):
+        raise NotAllowedToDrop("Only who opened this drop, or its campaign's owner, cancels it.")
+    drop_close(drop=drop, reason=CloseReason.CANCELLED, now=now)
+    drop.refresh_from_db()
+    return drop
 
 
 def open_drops(session: LiveSession) -> list[dict]:

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from server.groups import send_to_user_async
-from server.publisher import publish_now, session_tag
-from server.redis import redis_client
+from server.publisher import publish_now
+from server.redis import redis_client, session_tag
 from streams import events
 from streams.media import routing
 from streams.media.db import on_db_thread

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from server.publisher import session_tag
-from server.redis import redis_client
+from server.redis import Script, redis_client, session_tag
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +36,12 @@ NODES_KEY = "media:nodes"
 NODE_ID = uuid.uuid4().hex[:12]
 
 # KEYS: owner. ARGV: expected current owner ("" for none), new owner ("" to release).
-_CAS_LUA = """
+_CAS = Script("""
 local current = redis.call('GET', KEYS[1]) or ''
 if current ~= ARGV[1] then return current end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return ARGV[2]
-"""
+""")
 
 
 def owner_key(session_id: int) -> str:
@@ -131,8 +130,7 @@ def owner_get(*, session_id: int) -> Node | None:
 
 
 def _cas(session_id: int, expected: str, new: str) -> str:
-    client = redis_client()
-    result = client.eval(_CAS_LUA, 1, owner_key(session_id), expected, new)
+    result = _CAS.run(client=redis_client(), keys=[owner_key(session_id)], args=[expected, new])
     return result.decode() if isinstance(result, bytes) else str(result or "")
 
 

@@ -23,6 +23,7 @@ limit the gate's script now counts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import Counter
@@ -33,10 +34,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -62,6 +65,8 @@ from coupons.models import (
     DropState,
 )
 from coupons.services import campaigns, claims, drops
+from coupons.services.claim_writes import AdmittedClaim
+from coupons.services.group_commit import claims_record_batch
 from coupons.services.reconcile import reconcile_all
 from server.accounts import services as accounts
 from server.accounts.models import User
@@ -170,7 +175,7 @@ def world(settings: Any) -> dict[str, Any]:
     streams.session_start(session=session, actor=host, now=now)
     campaign = campaigns.campaign_create(
         owner=promoter, name="Storm deal", kind="fixed", value=Decimal("25"),
-        budget=10 * COUPONS, per_user_limit=1,
+        budget=10 * COUPONS, per_user_limit=1, farms=[farm],
     )  # fmt: skip
     return {"host": host, "session": session, "campaign": campaign}
 
@@ -421,18 +426,35 @@ def _users(count: int) -> list[User]:
     return list(User.objects.filter(pk__in=ids).order_by("pk"))
 
 
-def _admit(drop: Drop, users: list[User]) -> list[claims.AdmittedClaim]:
+def _admit(drop: Drop, users: list[User]) -> list[AdmittedClaim]:
     gate = drops.drop_gate(drop)
     admitted = []
     for user in users:
         admission = gate.admit(user=user.pk, token=claims.new_code())
         assert admission.admitted, admission
         admitted.append(
-            claims.AdmittedClaim(
+            AdmittedClaim(
                 gate=gate, admission=admission, drop_id=drop.pk, user=user, now=timezone.now()
             )
         )
     return admitted
+
+
+@contextlib.contextmanager
+def _redis_writes() -> Iterator[list[int]]:
+    """Counts writes to Redis (one per round trip) on every sync connection meanwhile."""
+    counted = [0]
+    send = redis.Connection.send_packed_command
+
+    def counting(self: redis.Connection, command: Any, check_health: bool = True) -> None:
+        counted[0] += 1
+        send(self, command, check_health)
+
+    redis.Connection.send_packed_command = counting  # type: ignore[method-assign]
+    try:
+        yield counted
+    finally:
+        redis.Connection.send_packed_command = send  # type: ignore[method-assign]
 
 
 def test_winners_are_written_as_one_batch(world):
@@ -441,10 +463,18 @@ def test_winners_are_written_as_one_batch(world):
     drop = open_drop(world, 5)
     admitted = _admit(drop, users)
 
-    # when they are written together
-    written = claims.claims_record_batch(items=admitted)
+    # when they are written together (counting SQL statements and Redis writes)
+    with CaptureQueriesContext(connection) as queries, _redis_writes() as redis_writes:
+        written = claims_record_batch(items=admitted)
 
-    # then each got its own row, with the code it was admitted under, and the gate settled
+    # then it took one transaction of one SQL statement and one Redis round trip (the three
+    # confirms, pipelined); claim by claim it would take several statements per claim and a
+    # round trip per confirm
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements == ["BEGIN", "WITH", "COMMIT"]
+    assert redis_writes == [1]
+
+    # and each got its own row, with the code it was admitted under, and the gate settled
     assert all(isinstance(claim, Claim) for claim in written)
     assert [(c.user_id, c.code) for c in written] == [
         (a.user.pk, a.admission.token) for a in admitted
@@ -462,7 +492,7 @@ def test_winners_are_written_as_one_batch(world):
 def test_a_batch_that_takes_the_last_units_closes_the_drop(world):
     users = _users(3)
     drop = open_drop(world, 3)
-    written = claims.claims_record_batch(items=_admit(drop, users))
+    written = claims_record_batch(items=_admit(drop, users))
     assert all(isinstance(claim, Claim) for claim in written)
     drop.refresh_from_db()
     assert (drop.claimed, drop.state, drop.close_reason) == (
@@ -483,7 +513,7 @@ def test_a_batch_the_database_refuses_is_written_claim_by_claim(world):
     admitted = _admit(drop, [holder, *others])
 
     # when the batch is written
-    written = claims.claims_record_batch(items=admitted)
+    written = claims_record_batch(items=admitted)
 
     # then the database's guard refused the holder alone, and the gate gave the unit back
     assert isinstance(written[0], LimitReached)
@@ -507,4 +537,8 @@ def test_claims_past_the_attempt_limit_are_refused_by_the_gate(world):
             claims.claim_create(drop_id=drop.pk, user=user, now=timezone.now())
     with pytest.raises(RateLimited):
         claims.claim_create(drop_id=drop.pk, user=user, now=timezone.now())
+    # the window follows the claim's clock: the next one admits again, without waiting
+    later = timezone.now() + timedelta(seconds=claims.CLAIM_RATE[1])
+    with pytest.raises(AlreadyClaimed):
+        claims.claim_create(drop_id=drop.pk, user=user, now=later)
     assert Claim.objects.filter(drop=drop).count() == 1

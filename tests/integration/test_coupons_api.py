@@ -18,8 +18,14 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CAMPAIGN = {
-    "name": "Mango season", "kind": "percent", "value": "10", "max_discount": "50.00",
-    "min_spend": "200.00", "budget": 10, "per_user_limit": 2, "claim_ttl_s": 3600,
+    "name": "Mango season",
+    "kind": "percent",
+    "value": "10",
+    "max_discount": "50.00",
+    "min_spend": "200.00",
+    "budget": 10,
+    "per_user_limit": 2,
+    "claim_ttl_s": 3600,
 }
 
 
@@ -45,7 +51,9 @@ def early_user(name: str):
 
 def test_promoter_creates_campaign_and_host_drops_and_viewer_claims(live, client_for):
     promoter_api = client_for(live["promoter"])
-    created = promoter_api.post("/api/campaigns/", CAMPAIGN, format="json")
+    created = promoter_api.post(
+        "/api/campaigns/", {**CAMPAIGN, "farms": [live["farm"].pk]}, format="json"
+    )
     assert created.status_code == 201, created.json()
     body = created.json()
     assert body["status"] == "active"
@@ -79,7 +87,7 @@ def test_who_may_do_what(live, client_for, make_user):
     viewer = make_user()
     assert client_for(viewer).post("/api/campaigns/", CAMPAIGN, format="json").status_code == 403
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10")}
+        owner=live["promoter"], farms=[live["farm"]], **{**CAMPAIGN, "value": Decimal("10")}
     )
     other_promoter = make_user("promoter")
     reply = client_for(other_promoter).patch(
@@ -91,20 +99,27 @@ def test_who_may_do_what(live, client_for, make_user):
         {"campaign": campaign.pk, "quantity": 1, "duration_s": 30},
         format="json",
     )
-    assert drop.status_code == 403
+    # a viewer is told what a made-up campaign id gets
+    assert drop.status_code == 404
+    assert drop.json()["error"]["code"] == "not_found"
     assert not Drop.objects.exists()
 
 
 def test_budget_holds_across_drops(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10"), "budget": 5}
+        owner=live["promoter"],
+        farms=[live["farm"]],
+        **{**CAMPAIGN, "value": Decimal("10"), "budget": 5},
     )
     api = client_for(live["host"])
     url = f"/api/sessions/{live['session'].pk}/drops/"
-    assert api.post(url, {"campaign": campaign.pk, "quantity": 4, "duration_s": 30},
-                    format="json").status_code == 201
-    over = api.post(url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 30},
-                    format="json")
+    assert (
+        api.post(
+            url, {"campaign": campaign.pk, "quantity": 4, "duration_s": 30}, format="json"
+        ).status_code
+        == 201
+    )
+    over = api.post(url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 30}, format="json")
     assert over.status_code == 400
     assert over.json()["error"]["fields"]["quantity"] == ["At most 1."]
     assert Campaign.objects.get().issued == 4
@@ -112,12 +127,17 @@ def test_budget_holds_across_drops(live, client_for):
 
 def test_fresh_account_cannot_claim(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10")}
+        owner=live["promoter"], farms=[live["farm"]], **{**CAMPAIGN, "value": Decimal("10")}
     )
-    drop = client_for(live["host"]).post(
-        f"/api/sessions/{live['session'].pk}/drops/",
-        {"campaign": campaign.pk, "quantity": 3, "duration_s": 60}, format="json",
-    ).json()
+    drop = (
+        client_for(live["host"])
+        .post(
+            f"/api/sessions/{live['session'].pk}/drops/",
+            {"campaign": campaign.pk, "quantity": 3, "duration_s": 60},
+            format="json",
+        )
+        .json()
+    )
     bot = accounts.user_register(username="bot1", password=PASSWORD)  # made after the drop
     reply = client_for(bot).post(f"/api/drops/{drop['id']}/claim/")
     assert reply.status_code == 403
@@ -127,14 +147,18 @@ def test_fresh_account_cannot_claim(live, client_for):
 
 def test_sold_out_and_per_user_limit(live, client_for):
     campaign = campaigns.campaign_create(
-        owner=live["promoter"], **{**CAMPAIGN, "value": Decimal("10"), "per_user_limit": 1}
+        owner=live["promoter"],
+        farms=[live["farm"]],
+        **{**CAMPAIGN, "value": Decimal("10"), "per_user_limit": 1},
     )
     api = client_for(live["host"])
     url = f"/api/sessions/{live['session'].pk}/drops/"
-    first = api.post(url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 60},
-                     format="json").json()
-    second = api.post(url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 60},
-                      format="json").json()
+    first = api.post(
+        url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 60}, format="json"
+    ).json()
+    second = api.post(
+        url, {"campaign": campaign.pk, "quantity": 2, "duration_s": 60}, format="json"
+    ).json()
     a, b, c = early_user("a"), early_user("b"), early_user("c")
     assert client_for(a).post(f"/api/drops/{first['id']}/claim/").status_code == 201
     assert client_for(b).post(f"/api/drops/{first['id']}/claim/").status_code == 201
@@ -161,12 +185,18 @@ def test_a_claim_while_the_gate_is_unreachable_says_try_again(live, client_for, 
 
     from server import gate
 
-    created = client_for(live["promoter"]).post("/api/campaigns/", CAMPAIGN, format="json")
-    drop = client_for(live["host"]).post(
-        f"/api/sessions/{live['session'].pk}/drops/",
-        {"campaign": created.json()["id"], "quantity": 3, "duration_s": 60},
-        format="json",
-    ).json()
+    created = client_for(live["promoter"]).post(
+        "/api/campaigns/", {**CAMPAIGN, "farms": [live["farm"].pk]}, format="json"
+    )
+    drop = (
+        client_for(live["host"])
+        .post(
+            f"/api/sessions/{live['session'].pk}/drops/",
+            {"campaign": created.json()["id"], "quantity": 3, "duration_s": 60},
+            format="json",
+        )
+        .json()
+    )
     viewer = client_for(early_user("dao"))
     real_client = gate.redis_client
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)

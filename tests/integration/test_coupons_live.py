@@ -39,16 +39,26 @@ def world(settings):
     session = streams.session_create(host=host, farm=farm, title="Live", now=now)
     streams.session_start(session=session, actor=host, now=now)
     campaign = campaigns.campaign_create(
-        owner=promoter, name="Hot deal", kind="fixed", value=Decimal("30"),
-        min_spend=Decimal("100"), budget=10, per_user_limit=1,
+        owner=promoter,
+        name="Hot deal",
+        kind="fixed",
+        value=Decimal("30"),
+        min_spend=Decimal("100"),
+        budget=10,
+        per_user_limit=1,
+        farms=[farm],
     )
     return {"host": host, "viewers": viewers, "session": session, "campaign": campaign}
 
 
 def open_drop(world, quantity=2, duration_s=60):
     return drops.drop_open(
-        session=world["session"], campaign=world["campaign"], actor=world["host"],
-        quantity=quantity, duration_s=duration_s, now=timezone.now(),
+        session=world["session"],
+        campaign=world["campaign"],
+        actor=world["host"],
+        quantity=quantity,
+        duration_s=duration_s,
+        now=timezone.now(),
     )
 
 
@@ -81,14 +91,39 @@ async def test_drop_is_broadcast_and_claimed_over_the_socket(world):
     assert len(winners) == 2
     assert all(outcomes[ws]["data"]["code"].startswith("TL") for ws in winners)
     assert [r["data"]["code"] for r in losers] == ["sold_out"]
-    # twice by a winner
-    await asyncio.sleep(1.1)  # the per-connection claim budget
+    # twice by a winner (one claim on this connection: well inside its budget)
     await send(winners[0], "coupon.claim", {"drop": drop.pk}, id_="again")
     again = await next_frame(winners[0], "error")
     assert again["data"]["code"] == "already_claimed"
     assert await sync_to_async(Claim.objects.count)() == 2
     for ws in (a, b, c):
         await ws.disconnect()
+
+
+async def test_a_connections_claim_budget_refills_on_its_clock(world, monkeypatch):
+    from coupons import live as coupons_live
+
+    now = [1000.0]
+    monkeypatch.setattr(coupons_live, "clock", lambda: now[0])
+    limit, window_s = coupons_live.SOCKET_CLAIMS
+    drop = await sync_to_async(open_drop)(world, quantity=2)
+    viewer = await connect(world["session"].pk, world["viewers"][0])
+    await next_frame(viewer, "snapshot")
+
+    async def claim(id_: str) -> dict:
+        await send(viewer, "coupon.claim", {"drop": drop.pk}, id_=id_)
+        while True:
+            frame = await next_frame(viewer)
+            if frame.get("reply_to") == id_:
+                return frame
+
+    replies = [await claim(f"c{i}") for i in range(limit + 1)]
+    assert [r["type"] for r in replies] == ["coupon.claimed"] + ["error"] * limit
+    codes = [r["data"]["code"] for r in replies[1:]]
+    assert codes == ["already_claimed"] * (limit - 1) + ["rate_limited"]
+    now[0] += window_s + 0.001  # the window passes without waiting for it
+    assert (await claim("after"))["data"]["code"] == "already_claimed"
+    await viewer.disconnect()
 
 
 async def test_claim_needs_a_user_and_an_open_drop(world):
@@ -143,8 +178,9 @@ async def test_ending_the_session_cancels_its_drops(world):
 async def test_bad_claim_frames(world):
     viewer = await connect(world["session"].pk, world["viewers"][0])
     await next_frame(viewer, "snapshot")
-    await viewer.send_to(text_data=json.dumps(
-        {"type": "coupon.claim", "id": "z", "data": {"drop": "seven"}}))
+    await viewer.send_to(
+        text_data=json.dumps({"type": "coupon.claim", "id": "z", "data": {"drop": "seven"}})
+    )
     assert (await next_frame(viewer, "error"))["data"]["code"] == "invalid"
     await send(viewer, "coupon.claim", {"drop": 987654}, id_="nf")
     error = await next_frame(viewer, "error")

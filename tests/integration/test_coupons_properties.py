@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from catalog import services as catalog
 from coupons.errors import AlreadyClaimed, DropClosed, GateRestoring, LimitReached, SoldOut
 from coupons.models import HELD, Campaign, CampaignUser, Claim, ClaimStatus, Drop
-from coupons.services import campaigns, claims, drops
+from coupons.services import campaigns, claims, drops, expiry
+from coupons.services.claim_writes import claim_record
 from coupons.services.reconcile import reconcile_all
 from server.accounts import services as accounts
 from server.gate import PENDING_TTL_S
@@ -56,7 +57,7 @@ def world(settings):
     farm = catalog.farm_create(owner=host, name="Farm", province="Nan", district="Pua")
     session = streams.session_create(host=host, farm=farm, title="Live", now=timezone.now())
     streams.session_start(session=session, actor=host, now=timezone.now())
-    return {"host": host, "promoter": promoter, "users": users, "session": session}
+    return {"host": host, "promoter": promoter, "users": users, "session": session, "farm": farm}
 
 
 def _fresh_drops(world) -> tuple[Campaign, list[Drop]]:
@@ -66,12 +67,24 @@ def _fresh_drops(world) -> tuple[Campaign, list[Drop]]:
     Campaign.objects.all().delete()
     redis_client().flushdb()
     campaign = campaigns.campaign_create(
-        owner=world["promoter"], name="c", kind="fixed", value=Decimal("20"),
-        budget=BUDGET, per_user_limit=PER_USER, claim_ttl_s=3600,
+        owner=world["promoter"],
+        name="c",
+        kind="fixed",
+        value=Decimal("20"),
+        budget=BUDGET,
+        per_user_limit=PER_USER,
+        claim_ttl_s=3600,
+        farms=[world["farm"]],
     )
     made = [
-        drops.drop_open(session=world["session"], campaign=campaign, actor=world["host"],
-                        quantity=q, duration_s=600, now=timezone.now())
+        drops.drop_open(
+            session=world["session"],
+            campaign=campaign,
+            actor=world["host"],
+            quantity=q,
+            duration_s=600,
+            now=timezone.now(),
+        )
         for q in QUANTITIES
     ]
     return campaign, made
@@ -88,27 +101,42 @@ def _check_invariants(campaign: Campaign, made: list[Drop]) -> None:
         assert drop.claimed == held
         held_total += held
         # never two rows for one user in one drop
-        assert not Claim.objects.filter(drop=drop).values("user").annotate(
-            n=Count("id")).filter(n__gt=1).exists()
+        assert (
+            not Claim.objects.filter(drop=drop)
+            .values("user")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .exists()
+        )
     assert held_total <= campaign.budget
-    per_user = Claim.objects.filter(campaign=campaign, status__in=HELD).values(
-        "user").annotate(n=Count("id"))
+    per_user = (
+        Claim.objects.filter(campaign=campaign, status__in=HELD)
+        .values("user")
+        .annotate(n=Count("id"))
+    )
     assert all(row["n"] <= campaign.per_user_limit for row in per_user)
     for holder in CampaignUser.objects.filter(campaign=campaign):
-        assert holder.held == Claim.objects.filter(
-            campaign=campaign, user=holder.user, status__in=HELD).count()
+        assert (
+            holder.held
+            == Claim.objects.filter(campaign=campaign, user=holder.user, status__in=HELD).count()
+        )
 
 
 def _check_gate_equals_database(campaign: Campaign, made: list[Drop]) -> None:
     for drop in made:
         assert_gate_equals_database(drop)
-    held = dict(CampaignUser.objects.filter(campaign=campaign, held__gt=0).values_list(
-        "user_id", "held"))
+    held = dict(
+        CampaignUser.objects.filter(campaign=campaign, held__gt=0).values_list("user_id", "held")
+    )
     assert drops.drop_gate(made[0]).scope_users() == held
 
 
-@settings(max_examples=40, deadline=None, stateful_step_count=30,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    stateful_step_count=30,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=st.lists(operation, max_size=30))
 def test_any_interleaving_keeps_the_invariants(world, ops):
     campaign, made = _fresh_drops(world)
@@ -126,20 +154,29 @@ def test_any_interleaving_keeps_the_invariants(world, ops):
             gate, admission, drop, user = pending.pop(op[1] % len(pending))
             if kind == "record":
                 with contextlib.suppress(SoldOut, DropClosed, LimitReached, AlreadyClaimed):
-                    claims.claim_record(gate=gate, admission=admission, drop_id=drop.pk,
-                                        user=user, now=timezone.now())
+                    claim_record(
+                        gate=gate,
+                        admission=admission,
+                        drop_id=drop.pk,
+                        user=user,
+                        now=timezone.now(),
+                    )
             # "crash": the process died holding the admission; reconcile settles it later
         elif kind == "release":
-            claim = Claim.objects.filter(user=world["users"][op[1]],
-                                         status=ClaimStatus.CLAIMED).first()
+            claim = Claim.objects.filter(
+                user=world["users"][op[1]], status=ClaimStatus.CLAIMED
+            ).first()
             if claim:
-                claims.claim_release(claim=claim, now=timezone.now())
+                expiry.claim_release(claim=claim, now=timezone.now())
         elif kind == "expire":
-            claim = Claim.objects.filter(status=ClaimStatus.CLAIMED).order_by("id")[
-                op[1] % 5: op[1] % 5 + 1].first()
+            claim = (
+                Claim.objects.filter(status=ClaimStatus.CLAIMED)
+                .order_by("id")[op[1] % 5 : op[1] % 5 + 1]
+                .first()
+            )
             if claim:
                 Claim.objects.filter(pk=claim.pk).update(expires_at=now - timedelta(seconds=1))
-                claims.claims_expire(now=timezone.now())
+                expiry.claims_expire(now=timezone.now())
         elif kind == "close":
             drops.drop_close(drop=made[op[1]], reason="cancelled", now=timezone.now())
         elif kind == "reconcile":
@@ -168,8 +205,7 @@ def test_gate_refuses_after_flush_and_is_rebuilt_only_after_admissions_expire(wo
         claims.claim_create(drop_id=drop.pk, user=c, now=timezone.now())
     assert refused.value.code == "conflict"
     # the writer finishes after the flush: its row lands, settling is a no-op
-    claims.claim_record(gate=gate, admission=in_flight, drop_id=drop.pk, user=b,
-                        now=timezone.now())
+    claim_record(gate=gate, admission=in_flight, drop_id=drop.pk, user=b, now=timezone.now())
     now = timezone.now()
     assert reconcile_all(now=now) == {"lost": 2}
     assert reconcile_all(now=now + timedelta(seconds=5)) == {"waiting": 2}
