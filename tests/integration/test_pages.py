@@ -54,3 +54,19 @@ def test_unknown_page_is_html_not_json(client):
     page = client.get("/no-such-page/", HTTP_ACCEPT="text/html")
     assert page.status_code == 404
     assert page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_login_pages_say_try_again_while_redis_is_unreachable(client, make_user, monkeypatch, path):
+    import redis
+
+    from server.accounts import throttle
+
+    user = make_user()
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    monkeypatch.setattr(throttle, "redis_client", lambda: dead)
+    page = client.post(path, {"username": user.username, "password": PASSWORD})
+    assert page.status_code == 503
+    assert page["Retry-After"] == "2"
+    assert b"briefly unavailable" in page.content
+    assert "_auth_user_id" not in client.session
