@@ -1,0 +1,87 @@
+"""JSON from clients, parsed with limits: the REST parser (``server.api``) and the live
+channel (``streams.consumers``) both read client JSON through ``loads`` here.
+
+Python's ``json`` accepts what our code then cannot hold: ``1e9999999999999999999`` (a
+``Decimal`` that raises ``InvalidOperation``), thousands of nested brackets (a
+``RecursionError`` in the parser or in whatever walks the result), ``NaN`` and
+``Infinity``, and integers of thousands of digits. Each of these is a client's mistake, so
+each becomes ``JSONRefused`` (a ``ValueError``), which callers answer with ``invalid``.
+"""
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# No request or frame of ours nests deeper than a few levels.
+MAX_DEPTH = 32
+# Digits of an integer or a number with a fraction: more than any id, amount or count
+# holds, far fewer than what costs CPU to convert. Range checks are the schema's job.
+MAX_NUMBER_CHARS = 64
+# A Decimal with an exponent past this is no price or quantity.
+MAX_EXPONENT = 64
+# Every id column is a PostgreSQL bigint: a larger id is refused by the schema that reads
+# it (serializers, ``streams.messages``), not by the database as a server error.
+BIGINT_MAX = 2**63 - 1
+
+
+class JSONRefused(ValueError):
+    """Not JSON we accept; the message says why, for the client."""
+
+
+def loads(text: str | bytes) -> Any:
+    """``text`` parsed with numbers with a fraction as ``Decimal`` (money is never a float),
+    within the limits above. Raises ``JSONRefused``."""
+    try:
+        value = json.loads(
+            text, parse_float=_parse_decimal, parse_int=_parse_int, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise JSONRefused(f"Nested too deeply: at most {MAX_DEPTH} levels.") from None
+    except JSONRefused:
+        raise
+    except (ValueError, ArithmeticError, UnicodeDecodeError) as exc:
+        raise JSONRefused(f"Malformed JSON: {exc}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise JSONRefused(f"Nested too deeply: at most {MAX_DEPTH} levels.")
+    return value
+
+
+def _parse_decimal(raw: str) -> Decimal:
+    if len(raw) > MAX_NUMBER_CHARS:
+        raise JSONRefused(f"A number longer than {MAX_NUMBER_CHARS} characters.")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise JSONRefused(f"{raw[:20]} is out of range.") from None
+    if abs(value.adjusted()) > MAX_EXPONENT:
+        raise JSONRefused(f"{raw[:20]} is out of range.")
+    return value
+
+
+def _parse_int(raw: str) -> int:
+    if len(raw) > MAX_NUMBER_CHARS:
+        raise JSONRefused(f"An integer longer than {MAX_NUMBER_CHARS} digits.")
+    return int(raw)
+
+
+def _reject_constant(name: str) -> None:
+    raise JSONRefused(f"{name} is not a number.")
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in ``value``, walked without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
