@@ -17,10 +17,6 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def session_group(session_id: int) -> str:
-    return f"session.{session_id}"
-
-
 def direct_frame(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """A frame with no ``seq``: for one user, not part of the session's numbered stream."""
     return {"type": event_type, "ts": now_ts(), "data": data}
