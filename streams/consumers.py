@@ -209,7 +209,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
 
     async def direct_frame(self, message: dict[str, Any]) -> None:
-        """A per-user frame from the channel layer (``server.groups.send_to_user``)."""
+        """A per-user frame from the channel layer (``server.groups.send_to_user_async``)."""
         await self.send(text_data=encode(message["frame"]))
 
     # --- client messages ----------------------------------------------------------------
