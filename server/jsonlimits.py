@@ -4,11 +4,13 @@ channel (``streams.consumers``) both read client JSON through ``loads`` here.
 Python's ``json`` accepts what our code then cannot hold: ``1e9999999999999999999`` (a
 ``Decimal`` that raises ``InvalidOperation``), thousands of nested brackets (a
 ``RecursionError`` in the parser or in whatever walks the result), ``NaN`` and
-``Infinity``. Each of these is a client's mistake, so each becomes ``JSONRefused`` (a
-``ValueError``), which callers answer with ``invalid``.
+``Infinity``, and ``"\\ud800"`` (half a surrogate pair, which no UTF-8 encoder takes).
+Each of these is a client's mistake, so each becomes ``JSONRefused`` (a ``ValueError``),
+which callers answer with ``invalid``.
 """
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,6 +25,9 @@ MAX_EXPONENT = 64
 # Every id column is a PostgreSQL bigint: a larger id is refused by the schema that reads
 # it (serializers, ``streams.messages``), not by the database as a server error.
 BIGINT_MAX = 2**63 - 1
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JSONRefused(ValueError):
@@ -42,6 +47,13 @@ def loads(text: str | bytes) -> Any:
         raise JSONRefused(f"Malformed JSON: {exc}") from None
     if _depth(value) > MAX_DEPTH:
         raise JSONRefused(f"Nested too deeply: at most {MAX_DEPTH} levels.")
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("latin1")):
+        # A pair is one character once parsed; a lone half cannot be encoded (in a reply,
+        # in PostgreSQL), so it is refused here and not deep in whatever stores it.
+        try:
+            json.dumps(value, ensure_ascii=False, default=str).encode()
+        except UnicodeEncodeError:
+            raise JSONRefused("Text that is not valid Unicode (a lone surrogate).") from None
     return value
 
 

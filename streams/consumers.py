@@ -244,11 +244,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         try:
             reply = await handler(self, data, envelope.id)
+            if reply is not None:
+                await self.reply(msg_id, **reply)
         except Exception as exc:
             await self._refuse(msg_id, envelope.type, exc)
-            return
-        if reply is not None:
-            await self.reply(msg_id, **reply)
 
     async def _refuse(self, msg_id: Any, kind: str, exc: Exception) -> None:
         """The ``error`` reply for any fault in one frame: the refusal a service raised, or

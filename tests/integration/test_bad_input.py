@@ -217,6 +217,7 @@ HOSTILE_BODIES = [
     b'{"username": "' + b"9" * 5000 + b'"}',
     b'{"stock": ' + b"9" * 5000 + b"}",
     b'{"value": -Infinity}',
+    b'{"name": "\\ud800", "username": "\\udfff", "text": "x"}',
 ]
 
 
