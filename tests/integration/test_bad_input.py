@@ -311,7 +311,7 @@ def test_fuzzed_json_bodies_are_never_a_server_error(client_for, host, endpoints
     raw_numbers = st.sampled_from(["1e9999999999999999999", "-1e-99999", "1" * 80, "1.5e308"])
 
     @settings(
-        max_examples=150,
+        max_examples=300,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

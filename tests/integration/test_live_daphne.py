@@ -203,7 +203,7 @@ def fuzz_beside(node: Node, session_id: int, watcher: ClientConnection) -> None:
     examples = 0
 
     @settings(
-        max_examples=60,
+        max_examples=100,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -222,7 +222,7 @@ def fuzz_beside(node: Node, session_id: int, watcher: ClientConnection) -> None:
                 assert code == CLOSE_FLOOD, f"closed with {code} after {batch!r:.300}"
 
     fuzz()
-    assert examples >= 60
+    assert examples >= 100
     # the watcher is still served, and the fuzzing sockets all left the count
     watcher.send(json.dumps({"type": "ping", "id": "w"}))
     assert reply_to(watcher, "w")["type"] == "pong"
