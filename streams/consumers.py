@@ -56,9 +56,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     joined = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Channels' consumer loop, and whatever ends it (a disconnect, a fault, the server
-        cancelling the task), this socket leaves the session's viewers: a socket that died
-        any other way than ``disconnect`` otherwise counted as a viewer for good."""
+        """Channels' consumer loop; whatever ends it (a disconnect, a fault, the server
+        cancelling the task), this socket then leaves the session's viewers. A socket that
+        died any other way than through ``disconnect`` used to count as a viewer for good."""
         try:
             await super().__call__(scope, receive, send)
         finally:
