@@ -103,3 +103,13 @@ def test_a_protocol_without_autobahns_queue_takes_the_ordinary_path() -> None:
         del protocol.send_queue
         write_text(protocol, b"{}")
         assert protocol.sent == [b"{}"]
+
+
+def test_the_installed_twisted_keeps_its_buffer_where_wire_reads_it() -> None:
+    """An upgrade that moves it fails here, not silently onto the slow path in production
+    (tests/integration/test_live_daphne.py shows the rest of the fast path at work)."""
+    from twisted.internet.abstract import FileDescriptor
+    from twisted.internet.tcp import Server
+
+    assert pending_bytes(FileDescriptor()) == 0
+    assert Server.TLS is False
