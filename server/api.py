@@ -1,7 +1,5 @@
 """REST plumbing every app's ``api.py`` shares: parsing, paging, throttling, schema."""
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -12,11 +10,14 @@ from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 from rest_framework.throttling import SimpleRateThrottle
 
+from server import jsonlimits
 from server.clientaddr import client_address
 
 
 class DecimalJSONParser(JSONParser):
-    """JSON whose numbers with a fraction become ``Decimal``, never ``float``.
+    """JSON whose numbers with a fraction become ``Decimal``, never ``float``, read within
+    ``server.jsonlimits``' limits (nesting, exponents, NaN): every JSON endpoint answers
+    hostile JSON with ``invalid`` in one place.
 
     A price sent as ``12.10`` must not arrive as ``12.0999999...``; money stays Decimal
     from the wire to the database.
@@ -25,14 +26,9 @@ class DecimalJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            text = stream.read().decode(encoding)
-            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+            return jsonlimits.loads(stream.read().decode(encoding))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"Malformed JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
+            raise ParseError(str(exc)) from None
 
 
 def validated(serializer_class: type[Serializer], request: Request, **kwargs: Any) -> dict:

@@ -20,6 +20,8 @@ class NoSuchSocket(AsyncWebsocketConsumer):
     """Any other /ws/ path: a clean close instead of a server error."""
 
     async def connect(self) -> None:
+        # Accepted first: a close before the accept reaches the client as HTTP 403.
+        await self.accept()
         await self.close(code=CLOSE_NOT_FOUND)
 
 

@@ -6,9 +6,11 @@ consumer render them the same way. Clients branch on ``code``, never on ``messag
 """
 
 import logging
+from decimal import InvalidOperation
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from redis.exceptions import RedisError
@@ -101,6 +103,20 @@ def service_error(exc: BaseException) -> Unavailable | None:
     return None
 
 
+def input_error(exc: BaseException) -> Invalid | None:
+    """``Invalid`` for a fault that only a client's input causes and that slipped past
+    validation (a value past a column's range, a number ``Decimal`` cannot hold, nesting
+    past the recursion limit), so it is a 400 and never a server error; None otherwise.
+
+    Parsers and schemas refuse these first (``server.jsonlimits``, serializer ranges);
+    this is the one backstop behind them, for the REST handler and the live channel alike.
+    """
+    if isinstance(exc, DataError | InvalidOperation | RecursionError):
+        log.warning("input refused after validation: %r", exc)
+        return Invalid("A value is out of range or malformed.")
+    return None
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The contract's error object; ``extra`` adds detail such as ``fields``."""
     return {"error": {"code": code, "message": message, **extra}}
@@ -152,7 +168,7 @@ def _from_drf(exc: drf.APIException) -> tuple[int, dict[str, Any]]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error in the contract's shape."""
     headers: dict[str, str] = {}
-    exc = service_error(exc) or exc
+    exc = service_error(exc) or input_error(exc) or exc
     if isinstance(exc, DomainError):
         status, body = exc.status, exc.as_dict()
         if "retry_after_s" in exc.extra:

@@ -43,7 +43,6 @@ class Broadcaster:
         self._pubsub: aioredis.client.PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.delivered = 0
         self.left = 0  # sockets that ever left (server.heap counts turnover with it)
 
     def open_sockets(self) -> int:
@@ -153,7 +152,6 @@ class Broadcaster:
                 sink.deliver(seq, frame)
             except Exception:
                 log.exception("fan-out delivery failed")
-        self.delivered += len(sinks)
 
 
 _broadcasters = LoopLocal(Broadcaster)

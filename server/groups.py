@@ -7,7 +7,6 @@ another tab, the host's stream health) and control messages.
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from server.publisher import now_ts
@@ -17,23 +16,15 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def session_group(session_id: int) -> str:
-    return f"session.{session_id}"
-
-
 def direct_frame(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """A frame with no ``seq``: for one user, not part of the session's numbered stream."""
     return {"type": event_type, "ts": now_ts(), "data": data}
 
 
 async def send_to_user_async(user_id: int, event_type: str, data: dict[str, Any]) -> None:
+    """Deliver a frame to every open socket of one user, on any web node."""
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(
             user_group(user_id), {"type": "direct.frame", "frame": direct_frame(event_type, data)}
         )
-
-
-def send_to_user(user_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Deliver a frame to every open socket of one user, on any web node."""
-    async_to_sync(send_to_user_async)(user_id, event_type, data)

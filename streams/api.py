@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from catalog.models import Farm, Product
 from server.api import validated
+from server.jsonlimits import BIGINT_MAX
 from streams import selectors, services
 from streams.models import LiveSession, ShowcaseItem
 
@@ -89,7 +90,7 @@ class ShowcaseIn(serializers.Serializer):
 
 
 class PinIn(serializers.Serializer):
-    product = serializers.IntegerField(min_value=1)
+    product = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
 
 
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,36 +1,32 @@
 """``/ws/live/{session_id}/?last_seq=N``: the live channel (docs/protocol.md).
 
-Thin: parse a frame, check it against its schema, call a service, reply. Broadcasts reach
-this socket through the process's broadcaster (``server.fanout``), already encoded; replies
-and per-user messages go out through ``send``.
+Thin: parse a frame, check it against its schema, call its handler (``streams.chat`` and
+what higher apps register), reply. Broadcasts reach this socket through the process's
+broadcaster (``server.fanout``), already encoded, and are written by ``streams.wire``;
+the join snapshot comes from ``streams.snapshots``.
 """
 
 import asyncio
-import functools
-import json
+import contextlib
 import logging
-import struct
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.utils import timezone
 from pydantic import ValidationError
 
-from server.errors import DomainError, NotAuthenticated, service_error
+from server import jsonlimits
+from server.errors import DomainError, NotAuthenticated, input_error, service_error
 from server.fanout import broadcaster
 from server.groups import user_group
-from server.loops import LoopLocal
 from server.publisher import encode, now_ts, replay
-from streams import messages, services
-from streams.handlers import HANDLERS, handles
+from streams import chat, messages  # noqa: F401 (chat registers its handlers on import)
+from streams.handlers import HANDLERS
 from streams.live import live_loop
-from streams.models import LiveSession
-from streams.selectors import session_snapshot
+from streams.snapshots import shared_snapshots
+from streams.wire import daphne_protocol, pending_bytes, write_text, ws_text_frame
 
 log = logging.getLogger(__name__)
 
@@ -47,96 +43,26 @@ FLOOD_CLOSE_AFTER = 40
 # A viewer whose unsent bytes pass this is too far behind to catch up live: closed with
 # CLOSE_TOO_SLOW, it reconnects with last_seq and gets a replay or a fresh snapshot.
 SLOW_VIEWER_BYTES = 1024 * 1024
-# Viewers of one session who join within this many seconds share one snapshot read.
-SNAPSHOT_SHARE_S = 1.0
-
-
-def _pending_bytes(transport: Any) -> int:
-    """Bytes Twisted holds for this socket and has not written yet (0 if unknown)."""
-    try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    except AttributeError:
-        return 0
-
-
-def text_frame(payload: bytes) -> bytes:
-    """The unmasked WebSocket text frame a server sends for ``payload`` (RFC 6455, 5.2)."""
-    size = len(payload)
-    if size < 126:
-        head = bytes((0x81, size))
-    elif size < 1 << 16:
-        head = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, size)
-    return head + payload
-
-
-# A broadcast's frame, built once per process for every viewer: a server's frames are not
-# masked (RFC 6455, 5.1), so every socket of the session gets the same bytes. The
-# broadcaster hands each viewer the same ``payload`` object, so after the first viewer the
-# cache hit costs a dict lookup (the bytes' hash is kept).
-ws_text_frame = functools.lru_cache(maxsize=16)(text_frame)
-
-
-def _write_now(transport: Any, wire: bytes) -> None:
-    """Write to a Twisted TCP socket that holds nothing unsent, past Twisted's buffer.
-
-    ``transport.write`` never writes at once: it registers the socket for writing and
-    sends on the next loop turn, which on daphne's asyncio reactor costs an ``epoll_ctl``
-    and a selector update to add the writer, and again to remove it, per socket per event:
-    about two thirds of daphne's CPU in a broadcast (measured, docs/benchmarks.md). With
-    nothing queued, a direct ``send`` keeps the order; what the kernel does not take now
-    goes to Twisted's buffer and leaves after it, in order (and counts toward the
-    slow-viewer limit). Errors are left to Twisted's write, which closes the connection.
-    """
-    try:
-        sent = transport.socket.send(wire)
-    except OSError:  # EAGAIN, or a dead peer: Twisted's write path deals with both
-        sent = 0
-    if sent < len(wire):
-        transport.write(wire[sent:])
-
-
-def write_text(protocol: Any, payload: bytes, wire: bytes | None = None) -> None:
-    """Send one text message on daphne's open ``protocol``: ``wire`` (its frame) straight to
-    the socket when nothing is queued before it, else behind what is, in order.
-
-    Replies and broadcasts both go this way, so they can never overtake each other; only
-    deflate and autobahn's own queue keep autobahn's ``sendMessage``.
-    """
-    if getattr(protocol, "_perMessageCompress", None) is not None or protocol.send_queue:
-        protocol.sendMessage(payload, False)
-        return
-    transport = protocol.transport
-    wire = text_frame(payload) if wire is None else wire
-    if _pending_bytes(transport) == 0 and not getattr(transport, "TLS", True):
-        _write_now(transport, wire)
-    else:
-        transport.write(wire)
-
-
-def daphne_protocol(send: Any) -> Any:
-    """The daphne protocol object behind a consumer's ``send``, or None.
-
-    Daphne hands the application ``partial(server.handle_reply, protocol)``, but channels'
-    session middleware (in ``AuthMiddlewareStack``) replaces ``send`` with its own bound
-    method that keeps the original as ``real_send`` and passes ``websocket.send`` messages
-    through untouched (it acts on ``http.response.start`` only). Looking at the outermost
-    ``send`` alone missed the protocol behind that wrapper, and every broadcast then cost a
-    task and the whole ASGI send chain per socket (measured: docs/benchmarks.md).
-    """
-    for _ in range(4):
-        if isinstance(send, functools.partial):
-            protocol = send.args[0] if send.args else None
-            return protocol if hasattr(protocol, "sendMessage") else None
-        send = getattr(getattr(send, "__self__", None), "real_send", None)
-    return None
+# The 4008 close frame waits behind what the viewer has not read; autobahn drops a socket
+# that has not answered a close within one second, before a viewer that is slow rather
+# than gone has read that far. Such a viewer gets this long to read it.
+SLOW_CLOSE_GRACE_S = 10.0
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
     session_id: int
     sent_seq: int
     protocol: Any = None  # daphne's protocol once accepted (None elsewhere: tests, uvicorn)
+    joined = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' consumer loop; whatever ends it (a disconnect, a fault, the server
+        cancelling the task), this socket then leaves the session's viewers. A socket that
+        died any other way than through ``disconnect`` used to count as a viewer for good."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._leave()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before each message.
@@ -172,16 +98,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope.get("user")
         self.state: dict[str, Any] = {}
-        self.joined = False
         # A shared snapshot also tells whether the session exists: in a storm of joins the
         # socket is accepted without a database round trip of its own, well inside
         # daphne's 5 s handshake limit (per-viewer reads queued on channels' one database
         # thread refused most of 1,000 viewers joining at once; docs/benchmarks.md).
         snapshot = await shared_snapshots().get(self.session_id)
+        # Accepted either way: a close before the accept is an HTTP 403 to the client, and
+        # docs/protocol.md promises close code 4404 for a session that does not exist.
+        await self.accept()
         if snapshot is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        await self.accept()
         # Under daphne, broadcasts go straight to the protocol, skipping a task per socket
         # per event (None elsewhere: tests, uvicorn).
         self.protocol = daphne_protocol(self.base_send)
@@ -193,18 +120,27 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.flood_frames = 0
         self.flood_refused = 0
         # Receive first, then read: nothing published while the snapshot is read is lost.
-        await broadcaster().join(self.session_id, self)
         self.joined = True
+        await broadcaster().join(self.session_id, self)
         if self.user is not None and self.user.is_authenticated:
             await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         live_loop().ensure_running()
         await self._catch_up(_last_seq(self.scope), snapshot)
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "joined", False):
-            self.joined = False
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Leave the session's viewers and the user's group, once, whatever failed."""
+        if not self.joined:
+            return
+        self.joined = False
+        for task in getattr(self, "tasks", ()):
+            task.cancel()
+        with contextlib.suppress(Exception):
             await broadcaster().leave(self.session_id, self)
-            if self.user is not None and self.user.is_authenticated:
+        if self.user is not None and self.user.is_authenticated:
+            with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
 
     # --- broadcasts ---------------------------------------------------------------------
@@ -258,8 +194,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         if protocol.state != protocol.STATE_OPEN:
             return
-        if _pending_bytes(protocol.transport) > SLOW_VIEWER_BYTES:
+        # Unknown (None: Twisted's buffer is not where streams.wire looks) is not "slow".
+        if (pending_bytes(protocol.transport) or 0) > SLOW_VIEWER_BYTES:
             log.info("closing a viewer of session %s that fell behind", self.session_id)
+            protocol.closeHandshakeTimeout = SLOW_CLOSE_GRACE_S
             protocol.sendClose(code=CLOSE_TOO_SLOW, reason="too slow; reconnect with last_seq")
             return
         write_text(protocol, frame, ws_text_frame(frame))
@@ -271,50 +209,55 @@ class LiveConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
 
     async def direct_frame(self, message: dict[str, Any]) -> None:
-        """A per-user frame from the channel layer (``server.groups.send_to_user``)."""
+        """A per-user frame from the channel layer (``server.groups.send_to_user_async``)."""
         await self.send(text_data=encode(message["frame"]))
 
     # --- client messages ----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """One client frame; whatever it holds, the client gets a reply or an ``error`` and
+        the socket stays open (only flooding closes it, with ``CLOSE_FLOOD``)."""
         if not self._within_flood_budget():
             if self.flood_refused > FLOOD_CLOSE_AFTER:
                 await self.close(code=CLOSE_FLOOD)
                 return
             await self._error(None, "rate_limited", "Too many messages; slow down.")
             return
-        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
-        if len(raw.encode("utf-8")) > messages.MAX_FRAME_BYTES:
-            await self._error(
-                None, "invalid", f"Frame too large: at most {messages.MAX_FRAME_BYTES} bytes."
-            )
-            return
+        msg_id: Any = None
         try:
-            envelope = messages.Envelope.model_validate(json.loads(raw))
-        except (ValueError, ValidationError) as exc:
-            await self._error(_guess_id(raw), "invalid", f"Not a valid message: {_short(exc)}")
-            return
-        entry = HANDLERS.get(envelope.type)
-        if entry is None:
-            await self._error(envelope.id, "invalid", f"Unknown message type {envelope.type!r}.")
-            return
-        schema, handler = entry
-        try:
+            raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8")
+            if len(raw.encode("utf-8", "surrogatepass")) > messages.MAX_FRAME_BYTES:
+                raise DomainError(f"Frame too large: at most {messages.MAX_FRAME_BYTES} bytes.")
+            parsed = jsonlimits.loads(raw)
+            msg_id = _guess_id(parsed)
+            envelope = messages.Envelope.model_validate(parsed)
+            entry = HANDLERS.get(envelope.type)
+            if entry is None:
+                raise DomainError(f"Unknown message type {envelope.type!r}.")
+            schema, handler = entry
             data = schema.model_validate(envelope.data)
-        except ValidationError as exc:
-            await self._error(envelope.id, "invalid", f"Bad data: {_short(exc)}")
+        except (ValueError, ValidationError) as exc:  # not JSON we accept, or not its schema
+            await self._error(msg_id, "invalid", f"Not a valid message: {_short(exc)}")
+            return
+        except Exception as exc:
+            await self._refuse(msg_id, "?", exc)
             return
         try:
             reply = await handler(self, data, envelope.id)
+            if reply is not None:
+                await self.reply(msg_id, **reply)
         except Exception as exc:
-            refusal = exc if isinstance(exc, DomainError) else service_error(exc)
-            if refusal is None:
-                log.exception("live message %s failed", envelope.type)
-                refusal = DomainError("Something went wrong on our side.", code="server_error")
-            await self._error(envelope.id, refusal.code, refusal.message, **refusal.extra)
-            return
-        if reply is not None:
-            await self.reply(envelope.id, **reply)
+            await self._refuse(msg_id, envelope.type, exc)
+
+    async def _refuse(self, msg_id: Any, kind: str, exc: Exception) -> None:
+        """The ``error`` reply for any fault in one frame: the refusal a service raised, or
+        ``unavailable``/``invalid`` for the faults ``server.errors`` maps, else
+        ``server_error`` (logged)."""
+        refusal = exc if isinstance(exc, DomainError) else service_error(exc) or input_error(exc)
+        if refusal is None:
+            log.error("live message %s failed", kind, exc_info=exc)
+            refusal = DomainError("Something went wrong on our side.", code="server_error")
+        await self._error(msg_id, refusal.code, refusal.message, **refusal.extra)
 
     def _within_flood_budget(self) -> bool:
         now = time.monotonic()
@@ -341,74 +284,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return self.user
 
 
-class SharedSnapshots:
-    """One snapshot read per session per ``SNAPSHOT_SHARE_S`` in this process, shared by
-    every viewer who joins meanwhile (concurrent joins wait for the same read).
-
-    A storm of joins otherwise reads the same rows once per viewer, one after another on
-    channels' single database thread: about 90 joins/s per process (docs/benchmarks.md).
-    Sharing is safe because each viewer then replays the log from the snapshot's seq.
-    """
-
-    def __init__(self) -> None:
-        self._reads: dict[int, tuple[float, asyncio.Future[dict[str, Any] | None]]] = {}
-
-    async def get(self, session_id: int) -> dict[str, Any] | None:
-        now = time.monotonic()
-        entry = self._reads.get(session_id)
-        if entry is None or now - entry[0] > SNAPSHOT_SHARE_S or _failed(entry[1]):
-            entry = self._start(session_id, now)
-        # One viewer giving up (a closed socket) must not cancel the read for the others.
-        return await asyncio.shield(entry[1])
-
-    async def fresh(self, session_id: int) -> dict[str, Any] | None:
-        """A snapshot read now (and shared from now on)."""
-        return await asyncio.shield(self._start(session_id, time.monotonic())[1])
-
-    def _start(
-        self, session_id: int, now: float
-    ) -> tuple[float, asyncio.Future[dict[str, Any] | None]]:
-        if len(self._reads) > 1000:
-            self._reads = {k: v for k, v in self._reads.items() if now - v[0] <= SNAPSHOT_SHARE_S}
-        read = asyncio.ensure_future(
-            database_sync_to_async(session_snapshot)(session_id=session_id)
-        )
-        self._reads[session_id] = entry = (now, read)
-        return entry
-
-
-def _failed(read: asyncio.Future[Any]) -> bool:
-    return read.done() and (read.cancelled() or read.exception() is not None)
-
-
-_snapshots = LoopLocal(SharedSnapshots)
-
-
-def shared_snapshots() -> SharedSnapshots:
-    """This event loop's snapshot reads (one per process under daphne; one per test loop)."""
-    return _snapshots.get()
-
-
-async def in_session(consumer: "LiveConsumer", work: Callable[[LiveSession], Any]) -> Any:
-    """Run ``work(session)`` with a fresh row (status may have changed) on the DB thread."""
-
-    def run() -> Any:
-        return work(LiveSession.objects.select_related("farm").get(pk=consumer.session_id))
-
-    return await database_sync_to_async(run)()
-
-
 def _last_seq(scope: dict[str, Any]) -> int | None:
     raw = parse_qs(scope.get("query_string", b"").decode("latin1")).get("last_seq", [""])[0]
     return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
 
-def _guess_id(raw: str) -> Any:
-    try:
-        value = json.loads(raw).get("id")
-    except (ValueError, AttributeError):
+def _guess_id(parsed: Any) -> Any:
+    """The frame's ``id``, when it is one a reply can carry back, even if the rest is bad."""
+    value = parsed.get("id") if isinstance(parsed, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    return value if isinstance(value, str | int) and len(str(value)) <= 64 else None
+    return value if len(str(value)) <= 64 else None
 
 
 def _short(exc: Exception) -> str:
@@ -417,59 +303,3 @@ def _short(exc: Exception) -> str:
         where = ".".join(str(p) for p in first["loc"]) or "message"
         return f"{where}: {first['msg']}"
     return str(exc)[:200]
-
-
-# --- the public handlers (others register theirs the same way) -------------------
-
-
-@handles("ping", messages.Ping)
-async def _ping(consumer: LiveConsumer, data: messages.Ping, msg_id: Any) -> dict[str, Any]:
-    return {"type": "pong", "data": {}}
-
-
-@handles("chat.send", messages.ChatSend)
-async def _chat_send(consumer: LiveConsumer, data: messages.ChatSend, msg_id: Any) -> dict:
-    user = consumer.require_user()
-    message = await in_session(
-        consumer,
-        lambda session: services.chat_post(
-            session=session, user=user, text=data.text, now=timezone.now()
-        ),
-    )
-    return {"type": "chat.sent", "data": {"id": message.pk}}
-
-
-@handles("reaction.send", messages.ReactionSend)
-async def _reaction(consumer: LiveConsumer, data: messages.ReactionSend, msg_id: Any) -> None:
-    await asyncio.to_thread(services.reaction_add, session_id=consumer.session_id, kind=data.kind)
-
-
-@handles("chat.delete", messages.ChatDelete)
-async def _chat_delete(consumer: LiveConsumer, data: messages.ChatDelete, msg_id: Any) -> dict:
-    user = consumer.require_user()
-    await in_session(
-        consumer,
-        lambda session: services.chat_delete(
-            session=session, actor=user, message_id=data.id, now=timezone.now()
-        ),
-    )
-    return {"type": "chat.deleted.ok", "data": {"id": data.id}}
-
-
-@handles("chat.mute", messages.ChatMute)
-async def _chat_mute(consumer: LiveConsumer, data: messages.ChatMute, msg_id: Any) -> dict:
-    user = consumer.require_user()
-    await in_session(
-        consumer, lambda session: services.chat_mute(session=session, actor=user, user_id=data.user)
-    )
-    return {"type": "chat.muted", "data": {"user": data.user}}
-
-
-@handles("chat.unmute", messages.ChatMute)
-async def _chat_unmute(consumer: LiveConsumer, data: messages.ChatMute, msg_id: Any) -> dict:
-    user = consumer.require_user()
-    await in_session(
-        consumer,
-        lambda session: services.chat_unmute(session=session, actor=user, user_id=data.user),
-    )
-    return {"type": "chat.unmuted", "data": {"user": data.user}}

@@ -1,12 +1,16 @@
 """What a client may send on /ws/live/ (docs/protocol.md), validated before any service runs."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from server.jsonlimits import BIGINT_MAX
 
 MAX_FRAME_BYTES = 4096
 
 ClientId = Annotated[StrictStr, Field(max_length=64)] | StrictInt
+# A row id: what fits the bigint column it is looked up in.
+DbId = Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]
 
 
 class Inbound(BaseModel):
@@ -32,11 +36,11 @@ class Ping(Inbound):
 
 
 class ChatDelete(Inbound):
-    id: StrictInt
+    id: DbId
 
 
 class ChatMute(Inbound):
-    user: StrictInt
+    user: DbId
 
 
 class ErrorData(BaseModel):
@@ -45,8 +49,3 @@ class ErrorData(BaseModel):
     message: str
     fields: dict[str, Any] | None = None
     retry_after_s: int | None = None
-
-
-ClientType = Literal[
-    "chat.send", "reaction.send", "ping", "chat.delete", "chat.mute", "chat.unmute"
-]

@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from server import presence, publisher
+from server.accounts.models import User
 from streams.models import ChatMessage, LiveSession, SessionStatus, ShowcaseItem
 
 SNAPSHOT_CHAT = 30
@@ -40,6 +41,29 @@ def showcase_data(item: ShowcaseItem) -> dict[str, Any]:
         "allotment": item.allotment,
         "left": item.left,
         "pinned": item.pinned_at is not None,
+    }
+
+
+def chat_speaker(*, user: User, farm_owner_id: int) -> dict[str, Any]:
+    """The ``speaker`` of a chat message (docs/protocol.md): ``host`` from who owns the
+    session's farm, never from the name the speaker chose."""
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "display_name": str(user),
+        "host": user.pk == farm_owner_id,
+        "staff": user.is_staff,
+    }
+
+
+def chat_entry(message: ChatMessage, *, farm_owner_id: int) -> dict[str, Any]:
+    """One chat message as the snapshot and the ``chat.message`` broadcast carry it."""
+    return {
+        "id": message.pk,
+        "user": str(message.user),
+        "user_id": message.user_id,
+        "speaker": chat_speaker(user=message.user, farm_owner_id=farm_owner_id),
+        "text": message.text,
     }
 
 
@@ -79,10 +103,7 @@ def session_snapshot(*, session_id: int) -> dict[str, Any] | None:
         },
         "pinned": showcase_data(pinned) if pinned else None,
         "showcase": [showcase_data(i) for i in items],
-        "chat": [
-            {"id": m.pk, "user": str(m.user), "user_id": m.user_id, "text": m.text}
-            for m in reversed(chat)
-        ],
+        "chat": [chat_entry(m, farm_owner_id=session.farm.owner_id) for m in reversed(chat)],
         "viewers": presence.viewer_count(session_id),
         "last_seq": seq,
     }

@@ -3,6 +3,7 @@
 Each raises a ``streams.errors`` refusal; events are published after commit.
 """
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -25,8 +26,11 @@ from streams.errors import (
     SessionEnded,
 )
 from streams.models import ChatMessage, LiveSession, SessionMute, SessionStatus, ShowcaseItem
+from streams.selectors import chat_entry
 
 CHAT_MAX_CHARS = 300
+# C0 controls but tab and newline.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f]")
 CHAT_RATE = (5, 10.0)  # messages per seconds, per user per session
 REACTION_KINDS = frozenset({"heart", "like", "laugh", "wow", "clap", "fire"})
 REACTIONS_EVERY_S = 0.5
@@ -177,8 +181,15 @@ def pinned_event(item: ShowcaseItem) -> events.ProductPinned:
 
 
 def chat_post(*, session: LiveSession, user: User, text: str, now: datetime) -> ChatMessage:
-    """Post to the session's chat. Raises ``Invalid`` (empty, too long), ``SessionEnded``,
-    ``Muted``, ``ChatRateLimited``."""
+    """Post to the session's chat. Raises ``Invalid`` (empty, too long, control
+    characters), ``SessionEnded``, ``Muted``, ``ChatRateLimited``."""
+    if CONTROL_CHARS.search(text):
+        # NUL cannot be stored in PostgreSQL text, and the other C0 controls only forge
+        # layout in other viewers' chat: refused, not silently stripped (docs/protocol.md).
+        raise Invalid(
+            "Text may not contain control characters (other than newline and tab).",
+            fields={"text": ["Control characters."]},
+        )
     text = text.strip()
     if not text:
         raise Invalid("Say something.", fields={"text": ["Empty."]})
@@ -198,7 +209,7 @@ def chat_post(*, session: LiveSession, user: User, text: str, now: datetime) -> 
         message = ChatMessage.objects.create(session=session, user=user, text=text, created_at=now)
         publish(
             session.pk,
-            events.ChatPosted(id=message.pk, user=str(user), user_id=user.pk, text=text),
+            events.ChatPosted(**chat_entry(message, farm_owner_id=session.farm.owner_id)),
         )
     return message
 

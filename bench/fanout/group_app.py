@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from server.groups import session_group  # noqa: E402
+from bench.fanout import session_group  # noqa: E402
 
 HELLO = '{"type":"hello"}'
 

@@ -129,7 +129,7 @@ def tick_event(k: int, pad: int) -> Any:
 
 async def publish_all(variant: str, session_id: int, options: argparse.Namespace) -> list[float]:
     """Publish ``--events`` events at ``--rate``; returns when each left this process."""
-    from server.groups import session_group
+    from bench.fanout import session_group
     from server.publisher import frame_parts, publish_now
 
     layer: Any = None

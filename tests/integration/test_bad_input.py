@@ -204,3 +204,129 @@ def test_bad_content_length_header(client_for, host):
         "/api/farms/", data=b"{}", content_type="application/json", CONTENT_LENGTH="abc"
     )
     assert_contract_error(reply, 400, "invalid")
+
+
+# --- hostile JSON on every JSON endpoint, signed in or not ------------------------------
+
+HOSTILE_BODIES = [
+    b'{"price": 1e9999999999999999999}',
+    b'{"product": 1e9999999999999999999, "live_price": 1e-9999999999999999999}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    b"[" * 40 + b"]" * 40,
+    b'{"username": "' + b"9" * 5000 + b'"}',
+    b'{"stock": ' + b"9" * 5000 + b"}",
+    b'{"value": -Infinity}',
+    b'{"name": "\\ud800", "username": "\\udfff", "text": "x"}',
+]
+
+
+@pytest.fixture
+def endpoints(host, farm, product):
+    """The JSON endpoints that take a body, with a session and a campaign to act on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from coupons import services as coupons
+    from streams import services as streams
+
+    now = timezone.now()
+    session = streams.session_create(
+        host=host, farm=farm, title="Live", now=now, scheduled_at=now + timedelta(hours=1)
+    )
+    streams.session_start(session=session, actor=host, now=now)
+    paths = [
+        "/api/auth/register/",
+        "/api/auth/token/",
+        "/api/farms/",
+        "/api/products/",
+        f"/api/sessions/{session.pk}/showcase/",
+        f"/api/sessions/{session.pk}/pin/",
+        f"/api/sessions/{session.pk}/drops/",
+        "/api/campaigns/",
+    ]
+    assert coupons  # campaigns and drops are created through these same endpoints
+    return paths
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=lambda b: repr(b[:24]))
+def test_hostile_json_is_invalid_on_every_endpoint(
+    api, client_for, host, endpoints, signed_in, body
+):
+    client = client_for(host) if signed_in else api
+    for path in endpoints:
+        reply = client.post(path, data=body, content_type="application/json")
+        if not signed_in and reply.status_code == 401:  # refused before the body is read
+            assert_contract_error(reply, 401, "not_authenticated")
+            continue
+        assert_contract_error(reply, 400, "invalid")
+
+
+@pytest.mark.parametrize("product_id", [2**63, 2**63 - 1 + 10, 10**30, -1, 0])
+def test_pin_ids_past_the_database_range_are_invalid(client_for, host, endpoints, product_id):
+    pin = next(p for p in endpoints if p.endswith("/pin/"))
+    reply = client_for(host).post(pin, {"product": product_id}, format="json")
+    assert "product" in assert_contract_error(reply, 400, "invalid")["fields"]
+
+
+def test_the_largest_bigint_pin_is_simply_not_found(client_for, host, endpoints):
+    pin = next(p for p in endpoints if p.endswith("/pin/"))
+    reply = client_for(host).post(pin, {"product": 2**63 - 1}, format="json")
+    assert_contract_error(reply, 404, "not_found")
+
+
+def json_values():
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(10**40), max_value=10**40)
+        | st.decimals(allow_nan=False, allow_infinity=False).map(str)
+        | st.text(max_size=40)
+        | st.sampled_from(["\x00", "1e400", "NaN", "-0", "9" * 30, "\u202e", "🥭"])
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+        max_leaves=10,
+    )
+
+
+def test_fuzzed_json_bodies_are_never_a_server_error(client_for, host, endpoints):
+    """Whatever JSON arrives, each endpoint answers 2xx or a 4xx in the contract's shape."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = client_for(host)
+    fields = ["username", "password", "name", "price", "stock", "farm", "product", "live_price",
+              "allotment", "campaign", "quantity", "duration_s", "kind", "value", "budget",
+              "farms", "products", "sessions", "unit", "currency"]  # fmt: skip
+    body = st.one_of(
+        st.dictionaries(st.sampled_from(fields), json_values(), max_size=8),
+        json_values(),
+    )
+    raw_numbers = st.sampled_from(["1e9999999999999999999", "-1e-99999", "1" * 80, "1.5e308"])
+
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(path=st.sampled_from(endpoints), payload=body, number=raw_numbers, raw=st.booleans())
+    def check(path, payload, number, raw):
+        data = json.dumps(payload, default=str)
+        if raw:  # a literal number JSON allows and Python's types do not hold
+            data = json.dumps({"price": 0, "product": 0}).replace("0", number, 1)
+        reply = client.post(path, data=data, content_type="application/json")
+        assert reply.status_code < 500, (path, data[:300], reply.content[:300])
+        if reply.status_code >= 400:
+            assert reply.json()["error"]["code"] in {
+                "invalid", "not_authenticated", "forbidden", "not_found", "conflict",
+                "rate_limited", "coupon_not_applicable",
+            }  # fmt: skip
+            assert reply.json()["error"]["message"]
+
+    check()

@@ -15,8 +15,9 @@ from server import publisher
 from server.accounts import services as accounts
 from server.asgi import application
 from server.redis import redis_client
-from streams import events, live, services
+from streams import events, live, selectors, services
 from streams.consumers import CLOSE_FLOOD, CLOSE_NOT_FOUND, FLOOD_FRAMES
+from streams.models import ChatMessage
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -78,10 +79,14 @@ async def test_snapshot_on_connect(world):
 
 
 async def test_unknown_session_is_closed_with_not_found(world):
+    # accepted, then closed with 4404 (a close before the accept is an HTTP 403)
     ws = WebsocketCommunicator(application, "/ws/live/999999/")
-    connected, code = await ws.connect(timeout=5)
-    assert not connected
-    assert code == CLOSE_NOT_FOUND
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    assert await ws.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": CLOSE_NOT_FOUND,
+    }
 
 
 async def test_ping_pong(world):
@@ -109,6 +114,13 @@ async def test_chat_is_broadcast_with_the_next_seq(world):
         "id": sent["data"]["id"],
         "user": "viewer1",
         "user_id": world["viewer"].pk,
+        "speaker": {
+            "id": world["viewer"].pk,
+            "username": "viewer1",
+            "display_name": "viewer1",
+            "host": False,
+            "staff": False,
+        },
         "text": "สวัสดีค่ะ 🥭",
     }
     assert frames["chat.message"]["data"] == expected
@@ -333,4 +345,89 @@ async def test_rest_lifecycle_and_pin_reach_viewers(world, client_for):
     ended = await sync_to_async(api.post)(f"/api/sessions/{session.pk}/end/")
     assert ended.json()["status"] == "ended"
     assert (await next_frame(ws, "session.state"))["data"] == {"status": "ended", "video": None}
+    await ws.disconnect()
+
+
+async def test_chat_speaker_says_who_is_the_host_whatever_the_name(world):
+    host, viewer = world["host"], world["viewer"]
+    # a viewer who names themself after the host
+    await sync_to_async(type(viewer).objects.filter(pk=host.pk).update)(display_name="ลุงสมชาย")
+    await sync_to_async(type(viewer).objects.filter(pk=viewer.pk).update)(display_name="ลุงสมชาย")
+    as_host = await connect(world["session"].pk, host)
+    as_viewer = await connect(world["session"].pk, viewer)
+    await next_frame(as_host, "snapshot")
+    await next_frame(as_viewer, "snapshot")
+    await send(as_viewer, "chat.send", {"text": "I am the host"}, id_="v")
+    await send(as_host, "chat.send", {"text": "I really am"}, id_="h")
+    said = {}
+    for _ in range(2):
+        frame = await next_frame(as_viewer, "chat.message")
+        said[frame["data"]["text"]] = frame["data"]
+    assert said["I am the host"]["user"] == said["I really am"]["user"] == "ลุงสมชาย"
+    assert said["I am the host"]["speaker"] == {
+        "id": viewer.pk,
+        "username": "viewer1",
+        "display_name": "ลุงสมชาย",
+        "host": False,
+        "staff": False,
+    }
+    assert said["I really am"]["speaker"] == {
+        "id": host.pk,
+        "username": "host1",
+        "display_name": "ลุงสมชาย",
+        "host": True,
+        "staff": False,
+    }
+    # the snapshot's chat says the same (read now: joins share a snapshot for a second)
+    snapshot = await sync_to_async(selectors.session_snapshot)(session_id=world["session"].pk)
+    chat = snapshot["chat"]
+    assert {m["text"]: m["speaker"]["host"] for m in chat} == {
+        "I am the host": False,
+        "I really am": True,
+    }
+    for ws in (as_host, as_viewer):
+        await ws.disconnect()
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x00", "bell\x07", "esc\x1b[31mred", "cr\rlf"])
+async def test_chat_refuses_control_characters(world, text):
+    ws = await connect(world["session"].pk, world["viewer"])
+    await next_frame(ws, "snapshot")
+    await send(ws, "chat.send", {"text": text}, id_="nul")
+    error = await next_frame(ws, "error")
+    assert (error["reply_to"], error["data"]["code"]) == ("nul", "invalid")
+    assert not await sync_to_async(ChatMessage.objects.exists)()
+    # newline and tab are text
+    await send(ws, "chat.send", {"text": "two\nlines\tand a tab"}, id_="ok")
+    assert (await next_frame(ws, "chat.sent"))["reply_to"] == "ok"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"type": "chat.delete", "id": "big", "data": {"id": 2**63}}, "invalid"),
+        ({"type": "chat.mute", "id": "big", "data": {"user": 10**30}}, "invalid"),
+        ({"type": "chat.delete", "id": "big", "data": {"id": 0}}, "invalid"),
+        # coupons' own schema: no such drop, and never a server error
+        ({"type": "coupon.claim", "id": "big", "data": {"drop": 2**64}}, "not_found"),
+    ],
+)
+async def test_ids_past_the_database_range_are_refused(world, frame, code):
+    ws = await connect(world["session"].pk, world["host"])
+    await next_frame(ws, "snapshot")
+    await ws.send_to(text_data=json.dumps(frame))
+    error = await next_frame(ws, "error")
+    assert (error["reply_to"], error["data"]["code"]) == ("big", code)
+    await ws.disconnect()
+
+
+async def test_nested_frame_is_an_error_and_the_socket_stays(world):
+    ws = await connect(world["session"].pk)
+    await next_frame(ws, "snapshot")
+    await ws.send_to(text_data="[" * 2048 + "]" * 2048)
+    error = await next_frame(ws, "error")
+    assert (error["reply_to"], error["data"]["code"]) == (None, "invalid")
+    await send(ws, "ping", id_="still")
+    assert (await next_frame(ws, "pong"))["reply_to"] == "still"
     await ws.disconnect()

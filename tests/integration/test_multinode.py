@@ -146,7 +146,12 @@ async def scenario(session_id: int, host_id: int, node_a: Node, node_b: Node) ->
         # and frames of every WebSocket length form (7-bit, 16-bit, 64-bit) arrive whole
         texts = ["short", "มะม่วง " * 30, "ทุเรียน " * 9000]
         for n, text in enumerate(texts):
-            event = events.ChatPosted(id=n, user="host", user_id=host_id, text=text)
+            speaker = events.Speaker(
+                id=host_id, username="host", display_name="host", host=True, staff=False
+            )
+            event = events.ChatPosted(
+                id=n, user="host", user_id=host_id, speaker=speaker, text=text
+            )
             last = await asyncio.to_thread(publish_now, session_id, event)
         await until(lambda: all(v.last_seq() >= last for v in everyone), 10, "long frames")
         for viewer in everyone:
