@@ -25,7 +25,7 @@ from catalog import services as catalog
 from server import presence
 from server.accounts import services as accounts
 from server.publisher import publish_now
-from server.redis import redis_client
+from server.redis import live_key, redis_client
 from streams import events, services
 from tests.conftest import PASSWORD
 
@@ -126,7 +126,7 @@ async def scenario(session_id: int, host_id: int, node_a: Node, node_b: Node) ->
             10,
             "the fleet count to reach both nodes' viewers",
         )
-        per_node = redis_client().hgetall(f"live:{{session:{session_id}}}:presence")
+        per_node = redis_client().hgetall(live_key(session_id, "presence"))
         assert sorted(int(n) for n in per_node.values()) == [VIEWERS_PER_NODE] * 2
         await until(
             lambda: all(2 * VIEWERS_PER_NODE in v.counts() for v in everyone),
