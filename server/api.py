@@ -27,6 +27,8 @@ class DecimalJSONParser(JSONParser):
             return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
+        except RecursionError:  # nested deeper than the decoder goes: a client's doing
+            raise ParseError("Malformed JSON: nested too deeply.") from None
 
 
 def _reject_constant(name: str) -> None:
