@@ -17,6 +17,6 @@ class OrderTicker(Event):
 def mask(name: str) -> str:
     """``Somchai`` -> ``S***i``: enough to feel real, too little to identify anyone."""
     name = name.strip()
-    if len(name) <= 2:
+    if len(name) <= 3:
         return (name[:1] or "*") + "***"
     return f"{name[0]}***{name[-1]}"

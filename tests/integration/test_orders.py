@@ -452,3 +452,14 @@ def test_redis_down_says_unavailable(client_for, settings):
     assert reply.json()["error"]["retry_after_s"] == 2
     assert not Order.objects.exists()
     assert not IdempotencyRecord.objects.exists()
+
+
+def test_farm_shipping_fee_through_the_api(client_for):
+    w = world()
+    url = f"/api/farms/{w['farm'].pk}/"
+    host = client_for(w["host"])
+    assert host.patch(url, {"shipping_fee": "-1.00"}, format="json").status_code == 400
+    reply = host.patch(url, {"shipping_fee": "25.00"}, format="json")
+    assert (reply.status_code, reply.json()["shipping_fee"]) == (200, "25.00")
+    order = place(client_for(user("ship")), body(w, qty=2)).json()
+    assert (order["shipping_fee"], order["total"]) == ("25.00", "185.00")
