@@ -77,6 +77,7 @@ class OrderViewSet(viewsets.GenericViewSet):
 
     permission_classes = [IsAuthenticated]
     pagination_class = Pagination
+    serializer_class = OrderIn  # what OPTIONS describes
     lookup_value_regex = r"[0-9]{1,18}"
 
     @extend_schema(
