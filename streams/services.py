@@ -106,12 +106,19 @@ def session_end(*, session: LiveSession, actor: User, now: datetime) -> LiveSess
 
 
 def _allotments_return(*, session: LiveSession) -> None:
-    """What is left of each allotment goes back to its product's stock, once: the items are
-    locked (an order's conditional update on ``left`` waits, then finds 0) and emptied."""
-    items = ShowcaseItem.objects.select_for_update().filter(session=session, left__gt=0)
-    for item in items.order_by("product_id"):
-        Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.left)
-        ShowcaseItem.objects.filter(pk=item.pk).update(left=0)
+    """What is left of each allotment goes back to its product's stock, once (the caller
+    runs this only when its update ended the session).
+
+    Each item is locked, then emptied: an order's conditional update on ``left`` waits,
+    then finds 0; a cancellation that locked it first has returned its units to ``left``
+    and they move on with the rest. One item, then its product, in product order: the
+    order orders take their rows in, so the two never deadlock."""
+    items = ShowcaseItem.objects.filter(session=session).order_by("product_id")
+    for item_id in items.values_list("pk", flat=True):
+        item = ShowcaseItem.objects.select_for_update().get(pk=item_id)
+        if item.left:
+            Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.left)
+            ShowcaseItem.objects.filter(pk=item.pk).update(left=0)
 
 
 def showcase_add(

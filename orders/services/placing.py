@@ -195,6 +195,9 @@ def _write(
             session_id=session_id, product_id__in=[t.product for t in taken if t.live]
         )
     }
+    for t in taken:
+        if t.live and t.product not in items:  # the offer went away under the gate
+            raise OutOfStock("This live offer has ended.", product=t.product, left=0)
     price = {
         t.product: items[t.product].live_price if t.live else products[t.product].price
         for t in taken

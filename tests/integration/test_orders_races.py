@@ -233,3 +233,28 @@ def test_random_sequences_conserve_stock_and_coupons(steps):
         assert_claims_once()
     for claim in Claim.objects.all():
         assert claim.status in ("claimed", "redeemed", "expired")
+
+
+def test_session_end_racing_orders_and_cancels_strands_nothing():
+    from streams import services as streams
+
+    w = world(stock=60, allotment=30)
+    first = [user(f"c{i}") for i in range(10)]
+    placed = [_place(b, w, qty=1) for b in first]
+    late = [user(f"d{i}") for i in range(10)]
+
+    def work(i: int) -> object:
+        if i < 10:
+            return order_cancel(order_id=placed[i].pk, actor=first[i], now=timezone.now())
+        if i < 20:
+            return _place(late[i - 10], w, qty=2)
+        return streams.session_end(session=w["session"], actor=w["host"], now=timezone.now())
+
+    results = run_threads(21, work)
+    assert all(isinstance(r, Order | DomainError) or hasattr(r, "status") for r in results), [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)
+    ]
+    w["item"].refresh_from_db()
+    assert w["item"].left == 0
+    assert Order.objects.filter(status="cancelled").count() == 10
+    assert_stock_conserved(w["product"], 60)
