@@ -42,7 +42,7 @@ from orders.services.idempotency import Lease, idempotency_complete
 from orders.services.payments import payment_open
 from orders.services.stock import Taken, stock_changed, stock_settle, stock_take
 from server.accounts.models import User
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Invalid, NotFound
 from server.publisher import publish
 from streams.models import LiveSession, ShowcaseItem
 
@@ -84,7 +84,7 @@ def order_place(
 ) -> Order:
     """Place one farm's order. ``session`` and ``claim`` are ids. Raises ``Invalid``,
     ``NotFound``, ``OutOfStock``, ``DealLimitReached``, ``ClaimExpired``,
-    ``CouponNotApplicable``, ``Conflict``, ``Unavailable``, ``LeaseLost``."""
+    ``CouponNotApplicable``, ``Unavailable``, ``LeaseLost``."""
     if payment_method not in PaymentMethod.values:
         raise Invalid("Unknown payment method.", fields={"payment_method": ["Unknown."]})
     lines = _lines(items)
@@ -156,7 +156,7 @@ def _claim(
     if claim is None:
         raise NotFound("No such coupon of yours.")
     if claim.status == ClaimStatus.REDEEMED:
-        raise Conflict("This coupon is already used on another order.")
+        raise ClaimExpired("This coupon is already used on another order.")
     if claim.status != ClaimStatus.CLAIMED or claim.expires_at <= now:
         raise ClaimExpired("This coupon has expired.")
     terms, scope = claim_terms(claim)
@@ -233,7 +233,7 @@ def _write(
             pk=claim.pk, status=ClaimStatus.CLAIMED, expires_at__gt=now
         ).update(status=ClaimStatus.REDEEMED, redeemed_at=now)
         if not redeemed:
-            raise Conflict("This coupon was just used on another order.")
+            raise ClaimExpired("This coupon was just used on another order, or expired.")
     if payment_method == PaymentMethod.COD:
         status = OrderStatus.ACCEPTED
     elif priced.total == Decimal("0"):
@@ -254,8 +254,8 @@ def _write(
                 ),
                 created_at=now, updated_at=now,
             )  # fmt: skip
-    except IntegrityError:
-        raise Conflict("This coupon is already used on another order.") from None
+    except IntegrityError:  # order_claim_once: the coupon's other live order won
+        raise ClaimExpired("This coupon is already used on another order.") from None
     OrderLine.objects.bulk_create(
         [
             OrderLine(

@@ -215,7 +215,7 @@ def stock_gates_reconcile(*, now: datetime) -> dict[str, int]:
     for raw in client.smembers(GATES_KEY):
         name = raw.decode()
         outcome = _gate_reconcile(name, now)
-        if outcome == "gone":
+        if outcome in ("gone", "closed"):
             client.srem(GATES_KEY, name)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes

@@ -107,7 +107,10 @@ def test_coupon_pricing_end_to_end_and_campaign_money(client_for):
         Decimal("20.00"), Decimal("370.00"), 1,
     )  # fmt: skip
     again = place(client_for(buyer), body(w, claim=claim.pk))
-    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "claim_expired"
+    client_for(buyer).post(f"/api/orders/{order['id']}/cancel/")
+    stats = campaign_stats(campaign=claim.campaign)
+    assert (stats["discount_given"], stats["gmv"], stats["held"]) == (0, 0, 1)
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,7 @@ def test_one_claim_in_concurrent_orders_is_redeemed_once():
     claim = coupon(w, buyer)
     results = run_threads(8, lambda i: _place(buyer, w, claim=claim.pk))
     assert sum(isinstance(r, Order) for r in results) == 1, results
-    assert {r.code for r in results if isinstance(r, DomainError)} == {"conflict"}
+    assert {r.code for r in results if isinstance(r, DomainError)} == {"claim_expired"}
     claim.refresh_from_db()
     assert claim.status == "redeemed"
     assert_claims_once()
