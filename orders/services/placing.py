@@ -123,7 +123,7 @@ def _after_commit(order: Order, taken: list[Taken], buyer: User) -> None:
             ticker = OrderTicker(buyer=mask(str(buyer)), product=item.product, qty=item.qty)
             publish(order.session_id, ticker)
     if order.status == OrderStatus.PENDING_PAYMENT:
-        from orders.tasks import expire_order
+        from orders.tasks import expire_order  # the tasks module imports these services
 
         expire_order.apply_async(kwargs={"order_id": order.pk}, eta=order.payment_due_at)
 

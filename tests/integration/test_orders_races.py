@@ -116,22 +116,43 @@ def test_one_claim_in_concurrent_orders_is_redeemed_once():
 
 
 def test_two_requests_with_one_key_at_once(client_for):
+    from django.db import transaction
+
+    from orders.models import IdempotencyRecord
+    from streams.models import ShowcaseItem
+
     w = world()
     buyer = user("idem2")
-    clients = [client_for(buyer), client_for(buyer)]
-    results = run_threads(
-        2,
-        lambda i: clients[i].post(
+    first_api, second_api = client_for(buyer), client_for(buyer)
+    first: list[object] = []
+
+    def send_first() -> None:
+        try:
+            first.append(
+                first_api.post("/api/orders/", body(w), format="json", HTTP_IDEMPOTENCY_KEY="same")
+            )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send_first)
+    with transaction.atomic():
+        # hold the allotment's row: the first request waits inside its write, key leased
+        ShowcaseItem.objects.select_for_update().get(pk=w["item"].pk)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not IdempotencyRecord.objects.filter(key="same").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        second = second_api.post(
             "/api/orders/", body(w), format="json", HTTP_IDEMPOTENCY_KEY="same"
-        ),
-    )
-    codes = sorted(r.status_code for r in results)
-    assert codes in ([201, 409], [201, 201]), codes  # the second may arrive after the first
+        )
+    thread.join(30)
+    assert (second.status_code, second.json()["error"]["code"]) == (409, "conflict")
+    assert second.json()["error"]["retry_after_s"] == 1
+    assert first[0].status_code == 201
     assert Order.objects.count() == 1
-    if codes == [201, 409]:
-        conflict = next(r for r in results if r.status_code == 409)
-        assert conflict.json()["error"]["code"] == "conflict"
-        assert conflict.json()["error"]["retry_after_s"] == 1
+    replay = second_api.post("/api/orders/", body(w), format="json", HTTP_IDEMPOTENCY_KEY="same")
+    assert replay.json() == first[0].json()
 
 
 def test_reconcile_settles_what_a_killed_process_left():
