@@ -106,10 +106,10 @@ def _admit(gate: Gate, build: Callable[[], bool], ask: dict) -> Admission | None
     deadline = time.monotonic() + REBUILD_WAIT_S
     while admission.status == "gone":
         client = redis_client()
-        lock = gate.keys["meta"] + ":rebuild"
+        lock = f"orders:rebuild:{gate.unit}"
         if client.set(lock, secrets.token_hex(4), nx=True, px=REBUILD_LOCK_MS):
             try:
-                if not gate.exists() and not build():
+                if gate.left() is None and not build():
                     return None
             finally:
                 client.delete(lock)
@@ -214,22 +214,26 @@ def stock_gates_reconcile(*, now: datetime) -> dict[str, int]:
     outcomes: dict[str, int] = {}
     for raw in client.smembers(GATES_KEY):
         name = raw.decode()
-        outcome = _gate_reconcile(name, now)
+        outcome = _gate_reconcile(name, now, outcomes)
         if outcome in ("gone", "closed"):
             client.srem(GATES_KEY, name)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
 
-def _gate_reconcile(name: str, now: datetime) -> str:
+def _gate_reconcile(name: str, now: datetime, settled: dict[str, int]) -> str:
+    """One gate: settle its expired admissions (counted into ``settled`` as ``confirmed``
+    and ``compensated``), then correct it; returns ``gone``, ``closed`` or what
+    ``Gate.correct`` said."""
     gate = Gate(scope=name, unit=name)
-    if not gate.exists():
+    if gate.left() is None:
         return "gone"
     for token in gate.expired_pending(now=now.timestamp()):
         if OrderLine.objects.filter(gate_token=token).exists():
-            gate.confirm(token=token)
+            done, kind = gate.confirm(token=token), "confirmed"
         else:
-            gate.compensate(token=token)
+            done, kind = gate.compensate(token=token), "compensated"
+        settled[kind] = settled.get(kind, 0) + int(done)
     versions = gate.versions()
     kind, *ids = name.split(":")
     if kind == "offer":
@@ -238,15 +242,15 @@ def _gate_reconcile(name: str, now: datetime) -> str:
             gate.close()
             return "closed"
         left = item.left
-        scope_users = _deal_buyers(item) if item.per_buyer_limit else gate.scope_users()
+        buyers = _deal_buyers(item) if item.per_buyer_limit else {}
     else:
         stock = Product.objects.filter(pk=int(ids[0])).values_list("stock", flat=True).first()
         if stock is None:
             return "gone"
-        left, scope_users = stock, gate.scope_users()
-    return gate.correct(
-        versions=versions, left=left, unit_users=gate.unit_users(), scope_users=scope_users
-    )
+        left, buyers = stock, {}
+    # Per-buyer counts matter only under a flash deal's limit (from its rows); elsewhere
+    # the limits are unlimited and the counts are reset with the rest.
+    return gate.correct(versions=versions, left=left, unit_users={}, scope_users=buyers)
 
 
 # --- the ``stock`` event, coalesced ------------------------------------------------------------

@@ -222,8 +222,7 @@ def test_the_database_guards_when_the_gate_is_optimistic(client_for):
     # Redis flushed mid-way, then the gate rebuilt too generous (as if orders were in flight)
     redis_client().flushdb()
     assert place(client_for(buyer), body(w, qty=1)).status_code == 201
-    redis_client().hset(gate.keys["meta"], "version", 0)
-    redis_client().set(gate.keys["left"], 5)
+    gate.release(user=0, n=5)
     reply = place(client_for(user("late")), body(w, qty=1))
     assert (reply.status_code, reply.json()["error"]["code"]) == (409, "out_of_stock")
     w["item"].refresh_from_db()
