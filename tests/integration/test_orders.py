@@ -243,9 +243,17 @@ def test_flash_deal_cap_per_buyer_and_deal_end(client_for):
     assert place(api, body(w, qty=2)).status_code == 201
     capped = place(api, body(w, qty=1))
     assert (capped.status_code, capped.json()["error"]["code"]) == (409, "limit_reached")
-    redis_client().flushdb()  # the cap is in the database too
+    redis_client().flushdb()  # a gate rebuilt from the rows knows the buyer's count
     capped = place(api, body(w, qty=1))
     assert (capped.status_code, capped.json()["error"]["code"]) == (409, "limit_reached")
+    # a gate that forgot it (rebuilt while orders were in flight): the database refuses
+    offer_gate(w["session"].pk, w["product"].pk).build(
+        left=6, opens_at=0, closes_at=ends.timestamp(), unit_limit=10**9, scope_limit=2,
+        unit_users={}, scope_users={},
+    )  # fmt: skip
+    capped = place(api, body(w, qty=1))
+    assert (capped.status_code, capped.json()["error"]["code"]) == (409, "limit_reached")
+    assert offer_gate(w["session"].pk, w["product"].pk).left() == 6  # given back
     assert ShowcaseBuyer.objects.get().bought == 2
     assert place(client_for(user("deal2")), body(w, qty=2)).status_code == 201
     # after the deal: catalogue price from the shop's stock
