@@ -164,10 +164,11 @@ def _claim(
 
 
 def _in_scope(scope: Mapping[str, Any], *, farm: int, session: int | None, product: int) -> bool:
+    farms, sessions, products = (scope.get(k) or [] for k in ("farms", "sessions", "products"))
     return (
-        (not scope["farms"] or farm in scope["farms"])
-        and (not scope["sessions"] or session in scope["sessions"])
-        and (not scope["products"] or product in scope["products"])
+        (not farms or farm in farms)
+        and (not sessions or session in sessions)
+        and (not products or product in products)
     )
 
 
