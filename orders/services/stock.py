@@ -105,6 +105,8 @@ def _admit(gate: Gate, build: Callable[[], bool], ask: dict) -> Admission | None
     admission = gate.admit(**ask)
     deadline = time.monotonic() + REBUILD_WAIT_S
     while admission.status == "gone":
+        if time.monotonic() > deadline:
+            raise Unavailable("The stock counter is being restored; try again.", retry_after_s=1)
         client = redis_client()
         lock = f"orders:rebuild:{gate.unit}"
         if client.set(lock, secrets.token_hex(4), nx=True, px=REBUILD_LOCK_MS):
@@ -113,9 +115,7 @@ def _admit(gate: Gate, build: Callable[[], bool], ask: dict) -> Admission | None
                     return None
             finally:
                 client.delete(lock)
-        elif time.monotonic() > deadline:
-            raise Unavailable("The stock counter is being restored; try again.", retry_after_s=1)
-        else:
+        else:  # another process is rebuilding it
             time.sleep(0.02)
         admission = gate.admit(**ask)
     return admission
