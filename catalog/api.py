@@ -33,11 +33,15 @@ class FarmSerializer(serializers.ModelSerializer):
             "households",
             "cooperative",
             "verified",
+            "shipping_fee",
             "created_at",
             "updated_at",
         )
         read_only_fields = ("verified", "created_at", "updated_at")
-        extra_kwargs = {"households": {"min_value": 1, "max_value": 100_000}}
+        extra_kwargs = {
+            "households": {"min_value": 1, "max_value": 100_000},
+            "shipping_fee": {"min_value": Decimal("0"), "max_value": Decimal("100000")},
+        }
 
 
 class ProductSerializer(serializers.ModelSerializer):

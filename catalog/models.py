@@ -39,6 +39,13 @@ class Farm(models.Model):
     verified = models.BooleanField(
         _("verified by staff"), default=False, help_text=_("Staff checked origin and payout.")
     )
+    shipping_fee = models.DecimalField(
+        _("shipping fee"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text=_("Charged once per order, whatever it holds; no coupon discounts it."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,6 +53,9 @@ class Farm(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(households__gte=1), name="farm_households_gte_1"),
+            models.CheckConstraint(
+                condition=Q(shipping_fee__gte=Decimal("0")), name="farm_shipping_fee_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -110,6 +110,9 @@ class OrderLine(models.Model):
     # Units taken from the session's allotment; the rest came from the product's own stock.
     # Giving stock back returns each part where it came from.
     from_allotment = models.PositiveIntegerField(default=0)
+    # The stock gate's admission for this line: reconcile confirms an admission whose line
+    # exists and gives back one whose line was never written (its process died).
+    gate_token = models.CharField(max_length=32, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
@@ -207,6 +210,10 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)
+    # Who is running the request now: the order is written only by the lease's holder, and a
+    # retry takes over a lease that went silent (its process died).
+    lease = models.CharField(max_length=32, blank=True)
+    leased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -217,3 +224,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class ShowcaseBuyer(models.Model):
+    """How many units of a flash deal one buyer holds in live orders: the database's guard
+    for ``per_buyer_limit`` (a conditional update), behind the gate's per-user count."""
+
+    item = models.ForeignKey("streams.ShowcaseItem", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    bought = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "user"], name="showcase_buyer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} holds {self.bought} of item {self.item_id}"

@@ -1,11 +1,31 @@
-"""Order work done by the worker."""
+"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from orders.payments.sandbox import sandbox_notify
+from orders.services.cancelling import order_expire, orders_expire_unpaid
+from orders.services.stock import stock_gates_reconcile
 
 
 @shared_task(name="orders.sandbox_notify", ignore_result=True)
 def sandbox_notify_later(**kwargs: str) -> None:
     """The sandbox gateway's "pay after the deadline": its webhook, sent from a worker."""
     sandbox_notify(**kwargs)
+
+
+@shared_task(name="orders.expire_order", ignore_result=True)
+def expire_order(order_id: int) -> bool:
+    """Scheduled at placement for the order's deadline (a no-op if it was paid meanwhile)."""
+    return order_expire(order_id=order_id, now=timezone.now())
+
+
+@shared_task(name="orders.expire_unpaid")
+def expire_unpaid() -> int:
+    """Beat's sweep, for deadline tasks lost with a broker or never scheduled."""
+    return orders_expire_unpaid(now=timezone.now())
+
+
+@shared_task(name="orders.reconcile_stock")
+def reconcile_stock() -> dict[str, int]:
+    return stock_gates_reconcile(now=timezone.now())

@@ -1,8 +1,14 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
+from orders import api
 from orders.payments import api as payments_api
 
+router = SimpleRouter()
+router.register("orders", api.OrderViewSet, basename="order")
+
 urlpatterns = [
+    *router.urls,
     path(
         "payments/webhook/<str:provider>/",
         payments_api.PaymentWebhookView.as_view(),

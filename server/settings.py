@@ -203,6 +203,8 @@ CELERY_BEAT_SCHEDULE = {
     "close-overdue-drops": {"task": "coupons.close_overdue_drops", "schedule": 2.0},
     "reconcile-gates": {"task": "coupons.reconcile", "schedule": 5.0},
     "expire-claims": {"task": "coupons.expire_claims", "schedule": 30.0},
+    "expire-unpaid-orders": {"task": "orders.expire_unpaid", "schedule": 30.0},
+    "reconcile-stock": {"task": "orders.reconcile_stock", "schedule": 5.0},
 }
 
 # --- auth ----------------------------------------------------------------------------

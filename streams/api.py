@@ -39,6 +39,8 @@ class ShowcaseItemSerializer(serializers.ModelSerializer):
             "left",
             "position",
             "pinned",
+            "deal_ends_at",
+            "per_buyer_limit",
         )
 
     def get_pinned(self, item: ShowcaseItem) -> bool:
@@ -87,6 +89,10 @@ class ShowcaseIn(serializers.Serializer):
         max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=Decimal("9999999999")
     )
     allotment = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
+    deal_ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    per_buyer_limit = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, allow_null=True
+    )
 
 
 class PinIn(serializers.Serializer):
@@ -128,8 +134,9 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
     def showcase(self, request: Request, pk: str) -> Response:
         session = self.get_object()
+        fields = validated(ShowcaseIn, request)
         item = services.showcase_add(
-            session=session, actor=request.user, **validated(ShowcaseIn, request)
+            session=session, actor=request.user, now=timezone.now(), **fields
         )
         return Response(ShowcaseItemSerializer(item).data, status=201)
 

@@ -42,7 +42,8 @@ class LiveSession(models.Model):
 class ShowcaseItem(models.Model):
     """A product offered in one session: its live price and the units set aside for it.
 
-    ``left`` starts at ``allotment`` and only ever moves by conditional updates
+    The allotment leaves the product's stock when the item is added, and what is ``left``
+    goes back to it when the session ends. ``left`` only ever moves by conditional updates
     (``left >= n``), so a session never sells more than it set aside."""
 
     session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="showcase")
@@ -52,6 +53,10 @@ class ShowcaseItem(models.Model):
     left = models.PositiveIntegerField(_("units left"))
     position = models.PositiveIntegerField(default=0)
     pinned_at = models.DateTimeField(null=True, blank=True)
+    # A flash deal: the live price holds until ``deal_ends_at``, at most ``per_buyer_limit``
+    # units per buyer; afterwards the product sells at its catalogue price.
+    deal_ends_at = models.DateTimeField(null=True, blank=True)
+    per_buyer_limit = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -41,6 +41,8 @@ def showcase_data(item: ShowcaseItem) -> dict[str, Any]:
         "allotment": item.allotment,
         "left": item.left,
         "pinned": item.pinned_at is not None,
+        "deal_ends_at": item.deal_ends_at,
+        "per_buyer_limit": item.per_buyer_limit,
     }
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from catalog.errors import NotFarmOwner
 from catalog.models import Farm, Product
@@ -101,10 +102,27 @@ def session_end(*, session: LiveSession, actor: User, now: datetime) -> LiveSess
         )
         session.refresh_from_db()
         if updated:
+            _allotments_return(session=session)
             for hook in session_end_hooks:
                 hook(session, now)
             publish(session.pk, events.SessionState(status=SessionStatus.ENDED))
     return session
+
+
+def _allotments_return(*, session: LiveSession) -> None:
+    """What is left of each allotment goes back to its product's stock, once (the caller
+    runs this only when its update ended the session).
+
+    Each item is locked, then emptied: an order's conditional update on ``left`` waits,
+    then finds 0; a cancellation that locked it first has returned its units to ``left``
+    and they move on with the rest. One item, then its product, in product order: the
+    order orders take their rows in, so the two never deadlock."""
+    items = ShowcaseItem.objects.filter(session=session).order_by("product_id")
+    for item_id in items.values_list("pk", flat=True):
+        item = ShowcaseItem.objects.select_for_update().get(pk=item_id)
+        if item.left:
+            Product.objects.filter(pk=item.product_id).update(stock=F("stock") + item.left)
+            ShowcaseItem.objects.filter(pk=item.pk).update(left=0)
 
 
 def showcase_add(
@@ -114,9 +132,14 @@ def showcase_add(
     product: Product,
     live_price: Decimal,
     allotment: int,
+    now: datetime,
+    deal_ends_at: datetime | None = None,
+    per_buyer_limit: int | None = None,
 ) -> ShowcaseItem:
-    """Offer one of the farm's products in this session. Raises ``NotSessionHost``,
-    ``SessionEnded``, ``BadShowcase`` (another farm's product, more than in stock, twice)."""
+    """Offer one of the farm's products in this session, setting its allotment aside from
+    the product's stock (a conditional update: two sessions cannot set aside the same
+    units). Raises ``NotSessionHost``, ``SessionEnded``, ``BadShowcase`` (another farm's
+    product, more than in stock, twice, a deal ending in the past)."""
     _require_host(session=session, actor=actor)
     if session.status == SessionStatus.ENDED:
         raise SessionEnded("This session has ended.")
@@ -124,14 +147,23 @@ def showcase_add(
         raise BadShowcase(
             "Only this farm's products can be shown.", fields={"product": ["Not this farm's."]}
         )
-    if allotment > product.stock:
+    if deal_ends_at is not None and deal_ends_at <= now:
         raise BadShowcase(
-            f"Only {product.stock} {product.unit} in stock.",
-            fields={"allotment": [f"At most {product.stock}."]},
+            "A flash deal ends in the future.", fields={"deal_ends_at": ["Must be in the future."]}
         )
     position = session.showcase.count()
     try:
         with transaction.atomic():
+            set_aside = Product.objects.filter(pk=product.pk, stock__gte=allotment).update(
+                stock=F("stock") - allotment
+            )
+            if not set_aside:
+                stock = Product.objects.filter(pk=product.pk).values_list("stock", flat=True)
+                have = stock.first() or 0
+                raise BadShowcase(
+                    f"Only {have} {product.unit} in stock.",
+                    fields={"allotment": [f"At most {have}."]},
+                )
             return ShowcaseItem.objects.create(
                 session=session,
                 product=product,
@@ -139,6 +171,8 @@ def showcase_add(
                 allotment=allotment,
                 left=allotment,
                 position=position,
+                deal_ends_at=deal_ends_at,
+                per_buyer_limit=per_buyer_limit,
             )
     except IntegrityError:
         raise BadShowcase(

@@ -1,22 +1,25 @@
-"""A real Celery worker process runs a task end to end through Redis (no eager mode)."""
+"""A real Celery worker process runs tasks end to end through Redis (no eager mode)."""
 
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from server.tasks import ping
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_worker_runs_a_task_through_redis(settings):
-    # given a worker on the same broker and the same (test) database
+@contextmanager
+def worker_process(settings) -> Iterator[subprocess.Popen]:
+    """A worker on the same broker and the same (test) database as the test."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -26,35 +29,51 @@ def test_worker_runs_a_task_through_redis(settings):
         ),
         "REDIS_URL": settings.REDIS_URL,
     }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "server",
-            "worker",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    command = [sys.executable, "-m", "celery", "-A", "server", "worker", "--pool", "solo"]
+    command += ["--concurrency", "1", "--without-heartbeat", "--without-gossip"]
+    command += ["--without-mingle", "-l", "warning"]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
-        # when
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_runs_a_task_through_redis(settings):
+    with worker_process(settings):
         result = ping.delay().get(timeout=60)
-        # then the worker answered, and it reached the database and Redis itself
+        # the worker answered, and it reached the database and Redis itself
         assert result["pong"] is True
         assert result["database"] is True
         assert result["redis"] is True
         assert result["worker"]
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_cancels_an_unpaid_order_at_its_deadline(settings):
+    from orders.models import Order
+    from orders.services.placing import order_place
+    from tests.integration.order_world import ADDRESS, assert_stock_conserved, user, world
+
+    settings.ORDER_PAYMENT_TTL_S = 2
+    w = world()
+    with worker_process(settings):
+        order = order_place(
+            buyer=user("slow"), session=w["session"].pk,
+            items=[{"product": w["product"].pk, "qty": 3}], claim=None, address=ADDRESS,
+            payment_method="promptpay", now=timezone.now(),
+        )  # fmt: skip
+        # the task scheduled at placement (eta = the deadline) cancels it, not beat's sweep
+        deadline = time.monotonic() + 30
+        while Order.objects.get(pk=order.pk).status != "cancelled":
+            assert time.monotonic() < deadline, "the deadline task never ran"
+            time.sleep(0.2)
+    order.refresh_from_db()
+    assert order.cancel_reason == "payment_timeout"
+    w["item"].refresh_from_db()
+    assert w["item"].left == 10
+    assert_stock_conserved(w["product"], 40)
