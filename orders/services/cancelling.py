@@ -15,7 +15,7 @@ from django.db.models import F
 
 from catalog.models import Product
 from coupons.models import Claim, ClaimStatus
-from coupons.services.claims import claim_release
+from coupons.services.expiry import claim_release
 from orders.errors import NotCancellable
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus, ShowcaseBuyer
 from orders.services.stock import offer_gate, product_gate, stock_changed, stock_release

@@ -28,8 +28,8 @@ from orders.errors import DealLimitReached, OutOfStock
 from orders.models import OrderLine, ShowcaseBuyer
 from server.errors import Invalid, Unavailable
 from server.gate import Admission, Gate
-from server.publisher import Coalescer, publish_now, session_tag
-from server.redis import redis_client
+from server.publisher import Coalescer, publish_now
+from server.redis import live_key, redis_client
 from streams.events import Stock
 from streams.models import SessionStatus, ShowcaseItem
 
@@ -257,7 +257,7 @@ def _gate_reconcile(name: str, now: datetime, settled: dict[str, int]) -> str:
 
 
 def _dirty_key(session_id: int) -> str:
-    return f"live:{session_tag(session_id)}:stock-dirty"
+    return live_key(session_id, "stock-dirty")
 
 
 def stock_changed(*, session_id: int, product_ids: Iterable[int]) -> None:

@@ -69,12 +69,9 @@ def coupon(w: dict, holder, **terms: Any) -> Claim:
         "name": "Mango season", "kind": "percent", "value": Decimal("10"), "budget": 10,
         "per_user_limit": 1, "claim_ttl_s": 3600, **terms,
     }  # fmt: skip
-    scope = {k: fields.pop(k) for k in ("farms", "products", "sessions") if k in fields}
     campaign = campaigns.campaign_create(owner=promoter, **fields)
-    for name, ids in scope.items():
-        getattr(campaign, name).set(ids)
     drop = drops.drop_open(
-        session=w["session"], campaign=campaign, actor=w["host"], quantity=5, duration_s=600,
+        session=w["session"], campaign=campaign, actor=promoter, quantity=5, duration_s=600,
         now=timezone.now(),
     )  # fmt: skip
     return claims.claim_create(drop_id=drop.pk, user=holder, now=timezone.now())

@@ -122,7 +122,7 @@ def test_a_products_scope_needs_one_of_its_products_in_the_showcase(world, clien
 
     streams.showcase_add(
         session=a["session"], actor=a["host"], product=a["product"],
-        live_price=Decimal("70"), allotment=10,
+        live_price=Decimal("70"), allotment=10, now=timezone.now(),
     )  # fmt: skip
     assert _drop(promoter, a["session"], campaign["id"]).status_code == 201
 
@@ -267,7 +267,7 @@ def test_a_claim_keeps_the_terms_it_was_won_under(world, client_for, make_user):
 
     streams.showcase_add(
         session=a["session"], actor=a["host"], product=a["product"],
-        live_price=Decimal("70"), allotment=10,
+        live_price=Decimal("70"), allotment=10, now=timezone.now(),
     )  # fmt: skip
     second = _drop(host, a["session"], campaign["id"]).json()
     late = make_user()
