@@ -7,11 +7,11 @@ put in a header or body is a server error.
 
 import threading
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from orders.models import (
     Order,
@@ -23,33 +23,28 @@ from orders.models import (
     WebhookEvent,
 )
 from orders.payments.signing import webhook_sign
-from orders.services.payments import payment_open
 from orders.services.transitions import order_transition
+from tests.integration.order_world import body, user, world
 
 pytestmark = pytest.mark.integration
 URL = "/api/payments/webhook/{}/"
 
 
-def _order(buyer, farm, method=PaymentMethod.PROMPTPAY, total="179.00") -> Order:
-    now = timezone.now()
-    return Order.objects.create(
-        buyer=buyer,
-        farm=farm,
-        payment_method=method,
-        currency="THB",
-        subtotal=Decimal(total),
-        total=Decimal(total),
-        address={"name": "Somsri", "phone": "0812345678", "line1": "1 Moo 2"},
-        payment_due_at=now + timedelta(minutes=15),
-        created_at=now,
-        updated_at=now,
-    )
+def _order(method: str = "promptpay", qty: int = 2) -> Payment:
+    """An order placed through the API (two units at the live price of 80.00, plus 19.00
+    shipping: 179.00), and its pending payment."""
+    w = world(shipping="19.00")
+    buyer = user(f"buyer{Order.objects.count()}")
+    client = APIClient()
+    client.force_authenticate(buyer)
+    reply = client.post("/api/orders/", body(w, qty=qty, payment_method=method), format="json")
+    assert reply.status_code == 201, reply.json()
+    return Payment.objects.select_related("order").get(order_id=reply.json()["id"])
 
 
 @pytest.fixture
-def pending(db, viewer, farm) -> Payment:
-    order = _order(viewer, farm)
-    return payment_open(order=order, now=timezone.now())
+def pending(db) -> Payment:
+    return _order()
 
 
 def _event(payment: Payment, kind: str = "payment.succeeded", **data: str) -> dict:
@@ -208,10 +203,8 @@ def test_hostile_bodies_correctly_signed_are_a_400(api, pending, payload):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_same_event_delivered_twice_at_once_is_applied_once(viewer, farm):
-    from rest_framework.test import APIClient
-
-    payment = payment_open(order=_order(viewer, farm), now=timezone.now())
+def test_the_same_event_delivered_twice_at_once_is_applied_once():
+    payment = _order()
     results: list[str] = []
     barrier = threading.Barrier(2)
 
@@ -243,15 +236,13 @@ def test_the_promptpay_qr_is_the_buyers_alone(client_for, pending, make_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_sandbox_page_pays_through_a_real_signed_webhook(live_server, viewer, farm):
+def test_the_sandbox_page_pays_through_a_real_signed_webhook(live_server):
     import re
     import urllib.parse
     import urllib.request
     from http.cookiejar import CookieJar
 
-    payment = payment_open(
-        order=_order(viewer, farm, method=PaymentMethod.SANDBOX), now=timezone.now()
-    )
+    payment = _order(PaymentMethod.SANDBOX)
     page = f"{live_server.url}/sandbox/pay/{payment.reference}/"
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
     html = opener.open(page, timeout=10).read().decode()
