@@ -125,25 +125,17 @@ def ensure_claimers(count: int) -> list[tuple[int, str]]:
     any drop: a claim needs an older account (CLAIM_NEEDS_PRIOR_ACCOUNT)."""
     from datetime import timedelta
 
-    from django.contrib.auth.hashers import make_password
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
+    from server.accounts import services as accounts
     from server.accounts.models import User
 
     names = [f"bench-claimer-{i}" for i in range(count)]
     have = set(User.objects.filter(username__in=names).values_list("username", flat=True))
     missing = [n for n in names if n not in have]
     if missing:
-        unusable = make_password(None)
-        joined = timezone.now() - timedelta(days=30)
-        made = User.objects.bulk_create(
-            [User(username=n, password=unusable, date_joined=joined) for n in missing],
-            batch_size=2000,
-        )
-        Token.objects.bulk_create(
-            [Token(key=Token.generate_key(), user=u) for u in made], batch_size=2000
-        )
+        accounts.users_create_many(usernames=missing, joined=timezone.now() - timedelta(days=30))
     tokens = dict(
         Token.objects.filter(user__username__in=names).values_list("user__username", "key")
     )

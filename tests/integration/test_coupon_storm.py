@@ -36,12 +36,10 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from bench.claims.client import ClaimSocket, Reply, close_all, open_sockets, storm
 from bench.nodes import (
@@ -181,16 +179,12 @@ def world(settings: Any) -> dict[str, Any]:
 
 
 def make_claimers(count: int, prefix: str = "c") -> list[tuple[int, str]]:
-    """``count`` viewers with tokens, made in two bulk inserts (registering them one by one
-    through the service costs a password hash each). They joined yesterday: a claim needs
-    an account older than the drop (CLAIM_NEEDS_PRIOR_ACCOUNT)."""
-    unusable = make_password(None)
-    joined = timezone.now() - timedelta(days=1)
-    users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i}", password=unusable, date_joined=joined) for i in range(count)]
+    """``count`` viewers with tokens. They joined yesterday: a claim needs an account older
+    than the drop (CLAIM_NEEDS_PRIOR_ACCOUNT)."""
+    return accounts.users_create_many(
+        usernames=[f"{prefix}{i}" for i in range(count)],
+        joined=timezone.now() - timedelta(days=1),
     )
-    tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users])
-    return [(t.user.pk, t.key) for t in tokens]
 
 
 def open_drop(world: dict[str, Any], quantity: int) -> Drop:
