@@ -7,6 +7,25 @@ from django.urls import reverse
 
 from orders.models import Payment, PaymentMethod
 from orders.payments.promptpay import promptpay_payload
+from server.errors import Invalid
+
+
+def payment_method_check(*, method: str, currency: str | None = None) -> None:
+    """Raises ``Invalid`` for a method this deployment does not take, or one that cannot
+    take ``currency`` (PromptPay moves baht only)."""
+    available = {
+        PaymentMethod.COD: True,
+        PaymentMethod.PROMPTPAY: bool(settings.PROMPTPAY_ID),
+        PaymentMethod.SANDBOX: settings.PAYMENT_SANDBOX,
+    }
+    if not available.get(method, False):
+        raise Invalid(
+            "This payment method is not available.", fields={"payment_method": ["Not available."]}
+        )
+    if method == PaymentMethod.PROMPTPAY and currency not in (None, "THB"):
+        raise Invalid(
+            "PromptPay takes baht only.", fields={"payment_method": ["PromptPay takes THB only."]}
+        )
 
 
 def promptpay_text(payment: Payment) -> str:

@@ -35,6 +35,7 @@ from orders.models import (
     PaymentMethod,
     ShowcaseBuyer,
 )
+from orders.payments.providers import payment_method_check
 from orders.pricing import Line, Terms, quote
 from orders.selectors import order_data
 from orders.services.coupons import claim_terms
@@ -85,8 +86,7 @@ def order_place(
     """Place one farm's order. ``session`` and ``claim`` are ids. Raises ``Invalid``,
     ``NotFound``, ``OutOfStock``, ``DealLimitReached``, ``ClaimExpired``,
     ``CouponNotApplicable``, ``Unavailable``, ``LeaseLost``."""
-    if payment_method not in PaymentMethod.values:
-        raise Invalid("Unknown payment method.", fields={"payment_method": ["Unknown."]})
+    payment_method_check(method=payment_method)
     lines = _lines(items)
     taken: list[Taken] = []
     try:
@@ -184,6 +184,7 @@ def _write(
 ) -> Order:
     products, farm = _products(taken)
     currency = next(iter(products.values())).currency
+    payment_method_check(method=payment_method, currency=currency)
     if session_id is not None:
         session = LiveSession.objects.filter(pk=session_id).only("farm_id").first()
         if session is None or session.farm_id != farm.pk:

@@ -261,3 +261,34 @@ def test_a_signed_event_id_with_a_nul_is_a_400_not_a_database_error(api, pending
     response = _post(api, "promptpay", _event(pending), event_id="evt\x00")
     assert response.status_code == 400
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "setting", "value"),
+    [("promptpay", "PROMPTPAY_ID", ""), ("sandbox", "PAYMENT_SANDBOX", False)],
+)
+def test_a_method_this_deployment_does_not_take_is_refused(db, settings, method, setting, value):
+    setattr(settings, setting, value)
+    w = world()
+    client = APIClient()
+    client.force_authenticate(user("nopay"))
+    reply = client.post("/api/orders/", body(w, payment_method=method), format="json")
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid"
+    assert not Order.objects.exists()
+    w["item"].refresh_from_db()
+    assert w["item"].left == 10
+
+
+def test_promptpay_takes_baht_only(db):
+    w = world()
+    Product = type(w["product"])
+    Product.objects.filter(farm=w["farm"]).update(currency="CNY")
+    client = APIClient()
+    client.force_authenticate(user("yuan"))
+    reply = client.post("/api/orders/", body(w, payment_method="promptpay"), format="json")
+    assert reply.status_code == 400
+    assert reply.json()["error"]["fields"] == {"payment_method": ["PromptPay takes THB only."]}
+    assert not Order.objects.exists()
+    cod = client.post("/api/orders/", body(w, payment_method="cod"), format="json")
+    assert cod.status_code == 201 and cod.json()["currency"] == "CNY"
