@@ -186,9 +186,12 @@ def make_claimers(count: int, prefix: str = "c") -> list[tuple[int, str]]:
     an account older than the drop (CLAIM_NEEDS_PRIOR_ACCOUNT)."""
     unusable = make_password(None)
     joined = timezone.now() - timedelta(days=1)
-    users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i}", password=unusable, date_joined=joined) for i in range(count)]
-    )
+    made = [
+        User(username=f"{prefix}{i}", password=unusable, date_joined=joined) for i in range(count)
+    ]
+    for user in made:
+        user.derive_names()  # what save() does; bulk_create skips it
+    users = User.objects.bulk_create(made)
     tokens = Token.objects.bulk_create([Token(key=Token.generate_key(), user=u) for u in users])
     return [(t.user.pk, t.key) for t in tokens]
 
