@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -108,7 +109,7 @@ async def place(bases: list[str], first: int, ask: Ask, deadline: float) -> Answ
             continue
         if code not in RETRIED or time.monotonic() + wait > deadline:
             return answer
-        await asyncio.sleep(wait)
+        await asyncio.sleep(wait * (1 + random.random()))  # jitter: no herd comes back at once
 
 
 async def storm(
