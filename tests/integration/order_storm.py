@@ -116,7 +116,7 @@ async def storm(
     bases: list[str],
     asks: list[Ask],
     *,
-    timeout: float = 60.0,
+    timeout: float = 80.0,
     during: Callable[[list[Answer]], Awaitable[None]] | None = None,
 ) -> tuple[list[Answer], float]:
     """Every ask at once, ask ``i`` first on node ``i % len(bases)``; ``during`` runs beside
