@@ -10,9 +10,10 @@ from decimal import InvalidOperation
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -92,9 +93,12 @@ class Unavailable(DomainError):
 
 
 def service_error(exc: BaseException) -> Unavailable | None:
-    """``Unavailable`` for a backing service's failure (Redis unreachable or too slow), so a
-    client hears "try again" instead of a server error; None for anything else."""
-    if isinstance(exc, RedisError | TimeoutError):
+    """``Unavailable`` for a backing service's failure (Redis unreachable or too slow, no
+    database connection free in this process's pool within its timeout: a storm beyond what
+    the node serves), so a client hears "try again" instead of a server error; None for
+    anything else."""
+    pool_full = isinstance(exc, OperationalError) and isinstance(exc.__cause__, PoolTimeout)
+    if isinstance(exc, RedisError | TimeoutError) or pool_full:
         log.warning("a backing service failed: %r", exc)
         return Unavailable(
             "A service we need is briefly unreachable; try again in a few seconds.",

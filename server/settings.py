@@ -428,6 +428,9 @@ MEDIA_CORS_ORIGINS = env.list("MEDIA_CORS_ORIGINS", default=[])
 # How long a buyer has to pay a PromptPay or card order before it is cancelled and its
 # stock and coupon go back.
 ORDER_PAYMENT_TTL_S = env.int("ORDER_PAYMENT_TTL_S", default=15 * 60)
+# How long an order request whose answer is not stored yet keeps its Idempotency-Key from a
+# retry (orders.services.idempotency): past it, the process is presumed dead.
+ORDER_IDEMPOTENCY_LEASE_S = env.int("ORDER_IDEMPOTENCY_LEASE_S", default=10)
 # The PromptPay id (mobile number, tax id or e-wallet id) buyers pay; required in production.
 PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678")
 # Each payment provider's Standard Webhooks secret, as JSON: {"promptpay": "whsec_..."}.

@@ -4,8 +4,9 @@ As Stripe defines it. The record is inserted, leased to this request, in its own
 transaction before any work; the work's transaction completes it (the stored answer) only
 while this request still holds the lease, so the order and its answer commit together or not
 at all. A request whose process was killed leaves a record with no answer: once its lease is
-older than ``LEASE_S`` a retry takes it over (a conditional update of the lease), and if the
-original was only slow, its completion finds the lease gone and its transaction rolls back.
+older than the ``ORDER_IDEMPOTENCY_LEASE_S`` setting a retry takes it over (a conditional
+update of the lease), and if the original was only slow, its completion finds the lease gone
+and its transaction rolls back.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from orders.errors import KeyReused, LeaseLost
@@ -22,7 +24,6 @@ from orders.models import IdempotencyRecord
 from server.accounts.models import User
 from server.errors import Conflict, Invalid
 
-LEASE_S = 10
 KEY_MAX = 255
 
 
@@ -80,7 +81,8 @@ def idempotency_begin(
         raise KeyReused("This Idempotency-Key was used with a different request.")
     if record.status_code is not None:
         return Replay(status_code=record.status_code, response=record.response)
-    if record.leased_at is not None and record.leased_at > now - timedelta(seconds=LEASE_S):
+    lease_s = settings.ORDER_IDEMPOTENCY_LEASE_S
+    if record.leased_at is not None and record.leased_at > now - timedelta(seconds=lease_s):
         raise _running()
     took = IdempotencyRecord.objects.filter(
         pk=record.pk, status_code__isnull=True, lease=record.lease

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -204,6 +205,77 @@ def test_demo_launcher_serves_seeded_api_and_stops_cleanly(launcher):
     assert not (data_dir / "redis.sock").exists()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "nothing should listen on the web port"
+
+
+LOGIN_LINE = re.compile(r"^\s*viewer\s+(\S+)\s+password:\s+(\S+)")
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def test_demo_sells_to_a_seeded_viewer_live_cod_and_promptpay_through_the_sandbox(launcher):
+    run, _ = launcher
+    base = run.wait_for_url(STARTUP_TIMEOUT_S)
+    # given the viewer login the launcher printed, the seeded session live now with its
+    # showcase, and a seeded product of the catalogue
+    username, password = next(m.groups() for line in run.lines if (m := LOGIN_LINE.match(line)))
+    rice = FARMS[1]["products"][1]
+    with httpx.Client(base_url=base, timeout=20) as http:
+        login = http.post("/api/auth/token/", json={"username": username, "password": password})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Token {login.json()['token']}"}
+        [live] = [s for s in http.get("/api/sessions/").json()["results"] if s["status"] == "live"]
+        offer = http.get(f"/api/sessions/{live['id']}/").json()["showcase"][0]
+        products = http.get("/api/products/").json()["results"]
+        [product] = [p for p in products if p["name"] == rice["name"]]
+
+        def order(method: str, product: int, session: int | None = None) -> dict:
+            reply = http.post(
+                "/api/orders/",
+                headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+                json={
+                    "session": session,
+                    "items": [{"product": product, "qty": 2}],
+                    "address": {"name": "Nok", "phone": "0812345678", "line1": "1 Moo 1",
+                                "province": "Nan", "postcode": "55000"},
+                    "payment_method": method,
+                },
+            )  # fmt: skip
+            assert reply.status_code == 201, reply.text
+            return reply.json()
+
+        # when the viewer buys from the live, cash on delivery, then rice by PromptPay
+        cod = order("cod", offer["product"], live["id"])
+        promptpay = order("promptpay", product["id"])
+
+        # then the COD order is accepted at the live price, out of the live's allotment,
+        # and the PromptPay one waits for its payment at the catalogue price
+        assert cod["status"] == "accepted"
+        assert Decimal(cod["subtotal"]) == Decimal(offer["live_price"]) * 2
+        after = http.get(f"/api/sessions/{live['id']}/").json()["showcase"][0]
+        assert after["left"] == offer["left"] - 2
+        assert promptpay["status"] == "pending_payment"
+        assert Decimal(promptpay["subtotal"]) == Decimal(rice["price"]) * 2
+        assert promptpay["payment"]["qr_payload"]
+        sandbox = promptpay["payment"]["sandbox_url"]
+        assert sandbox == f"/sandbox/pay/{promptpay['payment']['reference']}/"
+
+        # when the viewer confirms it on the sandbox page (a browser: its CSRF cookie and form)
+        page = http.get(sandbox)
+        assert page.status_code == 200
+        token = CSRF_INPUT.search(page.text).group(1)
+        paid = http.post(
+            sandbox, data={"outcome": "pay", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}{sandbox}"},
+        )  # fmt: skip
+        assert paid.status_code in (200, 302), paid.text
+
+        # then the order reads paid over the API, and the rice's stock lost its 2 units
+        seen = http.get(f"/api/orders/{promptpay['id']}/", headers=auth).json()
+        assert seen["status"] == "paid", seen
+        assert seen["payment"]["status"] == "succeeded", seen["payment"]
+        assert http.get(f"/api/products/{product['id']}/").json()["stock"] == product["stock"] - 2
+        mine = http.get("/api/orders/", headers=auth).json()["results"]
+        statuses = {o["id"]: o["status"] for o in mine}
+        assert statuses == {cod["id"]: "accepted", promptpay["id"]: "paid"}
 
 
 def _started(run: Launcher) -> set[str]:

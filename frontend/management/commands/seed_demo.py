@@ -1,9 +1,10 @@
-"""Demo data for the embedded default: two farms, four products, people to log in as.
+"""Demo data for the embedded default: two farms, four products, people to log in as, and
+one session live now with a showcase, so a visitor can buy during a live at once.
 
 Idempotent: a second run finds what the first made and adds nothing.
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,11 @@ FARMS = [
         "poverty_county": False,
         "households": 3,
         "session": "ไลฟ์สดมะม่วงหน้าสวน Mango harvest live from the orchard",
+        # Live now: (product index, live price, allotment set aside from its stock).
+        "live": {
+            "title": "ขายสดตอนนี้ Selling live now: this morning's harvest",
+            "showcase": [(0, Decimal("399.00"), 40), (1, Decimal("159.00"), 20)],
+        },
         "products": [
             {
                 "name": "มะม่วงน้ำดอกไม้สีทอง Nam Dok Mai mango, 5 kg box",
@@ -89,7 +95,7 @@ FARMS = [
 
 
 class Command(BaseCommand):
-    help = "Seed demo users, farms, products and a scheduled live session (idempotent)."
+    help = "Seed demo users, farms, products, sessions and a live showcase (idempotent)."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--force", action="store_true", help="allow in production")
@@ -126,6 +132,7 @@ class Command(BaseCommand):
             owner = users[spec.pop("owner")]
             products = spec.pop("products")
             title = spec.pop("session")
+            live = spec.pop("live", None)
             farm = Farm.objects.filter(owner=owner, name=spec["name"]).first()
             if farm is None:
                 farm = catalog.farm_create(owner=owner, **spec)
@@ -148,4 +155,25 @@ class Command(BaseCommand):
                     description="Harvest-day prices, coupon drops, questions answered live.",
                 )
                 created = True
+            if live is not None and not LiveSession.objects.filter(
+                farm=farm, title=live["title"]
+            ).exists():
+                self._live(owner=owner, farm=farm, live=live, products=products, now=now)
+                created = True
         return created
+
+    def _live(
+        self, *, owner: User, farm: Farm, live: dict, products: list[dict], now: datetime
+    ) -> None:
+        """A session that is live now, its showcase's allotments set aside from stock."""
+        session = streams.session_create(
+            host=owner, farm=farm, title=live["title"], now=now,
+            description="Live prices while the allotment lasts.",
+        )  # fmt: skip
+        streams.session_start(session=session, actor=owner, now=now)
+        for index, price, allotment in live["showcase"]:
+            product = Product.objects.get(farm=farm, name=products[index]["name"])
+            streams.showcase_add(
+                session=session, actor=owner, product=product, live_price=price,
+                allotment=allotment, now=now,
+            )  # fmt: skip
