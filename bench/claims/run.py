@@ -137,10 +137,10 @@ def ensure_claimers(count: int) -> list[tuple[int, str]]:
     if missing:
         unusable = make_password(None)
         joined = timezone.now() - timedelta(days=30)
-        made = User.objects.bulk_create(
-            [User(username=n, password=unusable, date_joined=joined) for n in missing],
-            batch_size=2000,
-        )
+        users = [User(username=n, password=unusable, date_joined=joined) for n in missing]
+        for user in users:
+            user.derive_names()  # bulk_create skips save(), which fills them
+        made = User.objects.bulk_create(users, batch_size=2000)
         Token.objects.bulk_create(
             [Token(key=Token.generate_key(), user=u) for u in made], batch_size=2000
         )
