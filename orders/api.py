@@ -24,6 +24,7 @@ from orders.services.idempotency import (
     request_fingerprint,
 )
 from orders.services.placing import MAX_LINES, MAX_QTY, order_place
+from orders.storm import SCOPE_KEY
 from server.api import Pagination, validated
 from server.errors import Invalid
 
@@ -127,6 +128,11 @@ class OrderViewSet(viewsets.GenericViewSet):
                 replayed = {"Idempotent-Replayed": "true"}
                 return Response(begun.response, status=begun.status_code, headers=replayed)
             lease = begun
+        # Units a rush already took for this request on the event loop (orders.storm): from
+        # here on order_place confirms or gives them back.
+        admitted = request._request.scope.pop(SCOPE_KEY, None) if hasattr(
+            request._request, "scope"
+        ) else None  # fmt: skip
         try:
             order = order_place(
                 buyer=request.user,
@@ -137,6 +143,7 @@ class OrderViewSet(viewsets.GenericViewSet):
                 payment_method=fields["payment_method"],
                 now=now,
                 lease=lease,
+                admitted=admitted,
             )
         except Exception as exc:
             # Refused (or failed before anything was written): a retry may run again.

@@ -47,6 +47,7 @@ def baseline_place_for(take: Take) -> Callable[..., Order]:
         payment_method: str,
         now: datetime,
         lease: Lease | None = None,
+        admitted: Taken | None = None,  # only orders.storm admits, and it is not in front
     ) -> Order:
         lines = placing._lines(items)
         if session is None:

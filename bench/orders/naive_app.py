@@ -2,7 +2,9 @@
 taken under a row lock on the showcase item (``SELECT ... FOR UPDATE``, check, update) in
 the order's transaction instead of through the Redis gate.
 
-Same view, auth, ``Idempotency-Key`` lease, inserts and after-commit events as ours
+Served without ``orders.storm`` in front (it is the gate's), so every request takes the
+sync view's thread as it would without a gate. Same view, auth, ``Idempotency-Key``
+lease, inserts and after-commit events as ours
 (``bench.orders.baseline``); every buyer, winner or refused, queues on the row lock.
 
     daphne -e tcp:port=8766:interface=127.0.0.1:backlog=1024 bench.orders.naive_app:application
@@ -14,7 +16,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
 
-from server.asgi import application  # first: sets Django up
+from server.asgi import application, django_asgi_app  # first: sets Django up
 
 # isort: split
 
@@ -39,4 +41,6 @@ def locked_take(session_id: int, product_id: int, qty: int) -> None:
     ShowcaseItem.objects.filter(pk=item.pk).update(left=F("left") - qty)
 
 
+# No gate, so nothing to answer on the event loop: every order goes to the view.
+application.application_mapping["http"] = django_asgi_app
 api.order_place = baseline_place_for(locked_take)

@@ -3,7 +3,9 @@ units are taken by one conditional ``UPDATE ... SET left = left - n WHERE left >
 first statement of the order's transaction; a refused buyer costs that one ``UPDATE``
 matching no row (and the rollback), then the same inserts as ours.
 
-Same view, auth, ``Idempotency-Key`` lease, inserts and after-commit events as ours
+Served without ``orders.storm`` in front (it is the gate's), so every request takes the
+sync view's thread as it would without a gate. Same view, auth, ``Idempotency-Key``
+lease, inserts and after-commit events as ours
 (``bench.orders.baseline``).
 
     daphne -e tcp:port=8766:interface=127.0.0.1:backlog=1024 bench.orders.update_app:application
@@ -15,7 +17,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
 
-from server.asgi import application  # first: sets Django up
+from server.asgi import application, django_asgi_app  # first: sets Django up
 
 # isort: split
 
@@ -37,4 +39,6 @@ def updated_take(session_id: int, product_id: int, qty: int) -> None:
         raise OutOfStock("This live offer is sold out.", product=product_id, left=0)
 
 
+# No gate, so nothing to answer on the event loop: every order goes to the view.
+application.application_mapping["http"] = django_asgi_app
 api.order_place = baseline_place_for(updated_take)

@@ -81,16 +81,23 @@ def order_place(
     payment_method: str,
     now: datetime,
     lease: Lease | None = None,
+    admitted: Taken | None = None,
 ) -> Order:
-    """Place one farm's order. ``session`` and ``claim`` are ids. Raises ``Invalid``,
+    """Place one farm's order. ``session`` and ``claim`` are ids. ``admitted``: the units
+    of a one-line order already taken from its gate on the event loop (``orders.storm``);
+    from here on they are this call's to confirm or give back. Raises ``Invalid``,
     ``NotFound``, ``OutOfStock``, ``DealLimitReached``, ``ClaimExpired``,
     ``CouponNotApplicable``, ``Unavailable``, ``LeaseLost``."""
-    if payment_method not in PaymentMethod.values:
-        raise Invalid("Unknown payment method.", fields={"payment_method": ["Unknown."]})
-    lines = _lines(items)
-    taken: list[Taken] = []
+    taken: list[Taken] = [admitted] if admitted is not None else []
     try:
-        for line in lines:
+        if payment_method not in PaymentMethod.values:
+            raise Invalid("Unknown payment method.", fields={"payment_method": ["Unknown."]})
+        lines = _lines(items)
+        if admitted is not None and [(line.product, line.qty) for line in lines] != [
+            (admitted.product, admitted.qty)
+        ]:
+            raise Invalid("The admission is not this order's.")  # a bug, never a buyer's
+        for line in lines[len(taken) :]:
             taken.append(
                 stock_take(
                     buyer_id=buyer.pk,

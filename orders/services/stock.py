@@ -79,7 +79,7 @@ def stock_take(
         if admission is not None and admission.status != "closed":
             if admission.admitted:
                 return Taken(gate=gate, token=token, product=product_id, qty=qty, live=True)
-            raise _refusal(admission, product_id)
+            raise refusal_of(admission, product_id)
         # Not in this session's showcase, the session is over or the deal ended.
     gate = product_gate(product_id)
     admission = _admit(gate, lambda: _product_build(product_id), ask)
@@ -87,10 +87,11 @@ def stock_take(
         raise Invalid("No such product.", fields={"items": [f"No product {product_id}."]})
     if admission.admitted:
         return Taken(gate=gate, token=token, product=product_id, qty=qty, live=False)
-    raise _refusal(admission, product_id)
+    raise refusal_of(admission, product_id)
 
 
-def _refusal(admission: Admission, product_id: int) -> Exception:
+def refusal_of(admission: Admission, product_id: int) -> Exception:
+    """The error a buyer hears for a gate's refusal of ``product_id``."""
     if admission.status in ("already", "limit"):
         return DealLimitReached("You hold as many units of this deal as one buyer may.")
     if admission.status == "sold_out":

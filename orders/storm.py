@@ -1,0 +1,229 @@
+"""``POST /api/orders/`` under a rush: the gate is asked on the event loop, and only admitted
+buyers take a thread and a database connection (docs/benchmarks.md, "Orders (stock gate)").
+
+Under daphne every request to a sync view (DRF's included) enters a thread of its own, and
+our sync middleware puts it there before the view: in a 2,000-buyer storm on two nodes each
+node held about 1,000 threads waiting for 8 pooled connections, and most buyers had no
+answer within 120 s (the pool's 10 s timeout answered the rest 500). Here, in front of
+Django, a one-line order with ``Authorization: Token``:
+
+1. is checked for shape by the view's own serializer (no database);
+2. has its token (and whether its ``Idempotency-Key`` was seen) read by one query on an
+   executor of ``DB_POOL_MAX`` threads, so threads never queue for connections;
+3. takes its units from the gate with ``Gate.aadmit`` (pipelined with every other call of
+   this loop turn). Refused: the ``out_of_stock`` (or ``limit_reached``) answer is made by
+   Django's own middleware on the loop, no thread, no further query. Admitted: the request
+   goes on to the view unchanged, carrying its admission (``order_place(admitted=...)``),
+   which is confirmed or given back as always; one the view never took is given back here.
+
+Anything else (another verb, session auth, several lines, a seen key, a gate that is
+missing or closed, a body the serializer refuses) goes to the view untouched, which answers
+it exactly as before.
+"""
+
+import asyncio
+import io
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
+from django.db import connection
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.authtoken.models import Token
+from rest_framework.renderers import JSONRenderer
+
+from orders.models import IdempotencyRecord
+from orders.services.stock import Taken, offer_gate, product_gate, refusal_of
+from server import jsonlimits
+from server.accounts.models import User
+from server.errors import DomainError
+
+PATH = "/api/orders/"
+SCOPE_KEY = "talad.order_admitted"  # the admission handed to the view through the scope
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Table names come from the models, never from input.
+_WHO = f"""
+SELECT u.id, u.is_active, EXISTS (
+    SELECT 1 FROM {IdempotencyRecord._meta.db_table} r WHERE r.user_id = u.id AND r.key = %s)
+FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id
+WHERE t.key = %s
+"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Buyer:
+    user_id: int
+    key_seen: bool
+
+
+def _who(token: str, key: str) -> Buyer | None:
+    """The token's active user, and whether they used ``key`` before: one indexed read."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_WHO, [key, token])
+            row = cursor.fetchone()
+    finally:
+        connection.close()  # back to the pool: this thread serves no request
+    if row is None or not row[1]:
+        return None
+    return Buyer(user_id=row[0], key_seen=row[2])
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _token(scope: Scope) -> str | None:
+    """The key of ``Authorization: Token <key>`` as DRF's TokenAuthentication reads it."""
+    parts = (_header(scope, b"authorization") or b"").split()
+    if len(parts) != 2 or parts[0].lower() != b"token":
+        return None
+    try:
+        return parts[1].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+class OrderStorm:
+    """ASGI wrapper of Django's HTTP app: see the module's docstring."""
+
+    def __init__(self, app: ASGIHandler) -> None:
+        self.app = app
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(1, int(settings.DATABASES["default"].get("OPTIONS", {})
+                                   .get("pool", {}).get("max_size", 4))),
+            thread_name_prefix="order-who",
+        )  # fmt: skip
+        self.refuser: BaseHandler | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+            return await self.app(scope, receive, send)
+        token = _token(scope)
+        length = (_header(scope, b"content-length") or b"").decode("latin-1")
+        if token is None or not length.isdigit() or int(length) > settings.API_MAX_BODY_BYTES:
+            return await self.app(scope, receive, send)  # Django answers these as before
+        body = await _read_body(receive)
+        if body is None:  # the client left
+            return
+        replay = _replaying(body, receive)
+        outcome = await self.decide(scope, token, body)
+        if isinstance(outcome, DomainError):
+            return await self.refuse(scope, body, outcome, send)
+        if outcome is not None:
+            scope = {**scope, SCOPE_KEY: outcome}
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            unused = scope.get(SCOPE_KEY)
+            if unused is not None:  # the view refused before placing: give the units back
+                await asyncio.to_thread(_give_back, unused)
+
+    async def decide(self, scope: Scope, token: str, body: bytes) -> Taken | DomainError | None:
+        """The admission, the refusal, or None (let the view do it all)."""
+        from orders.api import OrderIn
+
+        try:
+            data = jsonlimits.loads(body.decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        serializer = OrderIn(data=data)
+        if not isinstance(data, dict) or not serializer.is_valid():
+            return None
+        fields = serializer.validated_data
+        if len(fields["items"]) != 1:
+            return None
+        key = _header(scope, b"idempotency-key")
+        key_text = key.decode("latin-1") if key is not None else ""
+        if key is not None and not (1 <= len(key_text) <= 255 and key_text.isprintable()):
+            return None
+        loop = asyncio.get_running_loop()
+        buyer = await loop.run_in_executor(self.executor, _who, token, key_text)
+        if buyer is None or buyer.key_seen:
+            return None
+        line = fields["items"][0]
+        session, product, qty = fields.get("session"), line["product"], line["qty"]
+        gate = offer_gate(session, product) if session is not None else product_gate(product)
+        admit_token = secrets.token_hex(12)
+        admission = await gate.aadmit(
+            user=buyer.user_id, token=admit_token, n=qty, now=time.time()
+        )
+        if admission.admitted:
+            return Taken(gate=gate, token=admit_token, product=product, qty=qty,
+                         live=session is not None)  # fmt: skip
+        if admission.status in ("sold_out", "already", "limit"):
+            return refusal_of(admission, product)
+        return None  # missing (to rebuild), closed, not open: the view's path
+
+    async def refuse(self, scope: Scope, body: bytes, error: DomainError, send: Send) -> None:
+        """Answer ``error`` through Django's middleware, on the loop: the same headers as
+        any API answer, no thread (none of it touches the database for a JSON refusal)."""
+        if self.refuser is None:
+            self.refuser = BaseHandler()
+            self.refuser.load_middleware(is_async=False)
+        request, problem = self.app.create_request(scope, io.BytesIO(body))
+        if request is None:
+            return await self.app.send_response(problem, send)
+        request.urlconf = _RefusalUrls  # type: ignore[attr-defined]
+        request.order_refusal = error  # type: ignore[attr-defined]
+        response = self.refuser.get_response(request)
+        await self.app.send_response(response, send)
+
+
+@csrf_exempt
+def _refusal_view(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    error: DomainError = request.order_refusal
+    return HttpResponse(
+        JSONRenderer().render(error.as_dict()), status=error.status,
+        content_type="application/json",
+    )  # fmt: skip
+
+
+class _RefusalUrls:
+    urlpatterns = [path(PATH.lstrip("/"), _refusal_view)]
+
+
+def _give_back(taken: Taken) -> None:
+    from orders.services.stock import stock_settle
+
+    stock_settle([taken], confirm=False)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then the client's own messages."""
+    sent = False
+
+    async def again() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
