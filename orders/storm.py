@@ -40,7 +40,13 @@ from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
 from orders.models import IdempotencyRecord
-from orders.services.stock import Taken, offer_gate, product_gate, refusal_of
+from orders.services.stock import (
+    Taken,
+    offer_gate,
+    product_gate,
+    refusal_of,
+    stock_gate_ensure,
+)
 from server import jsonlimits
 from server.accounts.models import User
 from server.errors import DomainError
@@ -79,6 +85,13 @@ def _who(token: str, key: str) -> Buyer | None:
     return Buyer(user_id=row[0], key_seen=row[2])
 
 
+def _ensure(session: int | None, product: int) -> bool:
+    try:
+        return stock_gate_ensure(session_id=session, product_id=product)
+    finally:
+        connection.close()
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -108,6 +121,7 @@ class OrderStorm:
             thread_name_prefix="order-who",
         )  # fmt: skip
         self.refuser: BaseHandler | None = None
+        self.building: dict[tuple[int | None, int], asyncio.Future[bool]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -161,12 +175,31 @@ class OrderStorm:
         admission = await gate.aadmit(
             user=buyer.user_id, token=admit_token, n=qty, now=time.time()
         )
+        if admission.status == "gone" and await self.ensure(session, product):
+            admission = await gate.aadmit(
+                user=buyer.user_id, token=admit_token, n=qty, now=time.time()
+            )
         if admission.admitted:
             return Taken(gate=gate, token=admit_token, product=product, qty=qty,
                          live=session is not None)  # fmt: skip
         if admission.status in ("sold_out", "already", "limit"):
             return refusal_of(admission, product)
         return None  # missing (to rebuild), closed, not open: the view's path
+
+    async def ensure(self, session: int | None, product: int) -> bool:
+        """Build a missing gate once per process however many buyers found it missing: the
+        first storm on a new offer arrives before any gate exists."""
+        unit = (session, product)
+        building = self.building.get(unit)
+        if building is None:
+            loop = asyncio.get_running_loop()
+            building = loop.run_in_executor(self.executor, _ensure, session, product)
+            self.building[unit] = building
+            building.add_done_callback(lambda _: self.building.pop(unit, None))
+        try:
+            return await asyncio.shield(building)
+        except DomainError:  # Unavailable: the view says so, or succeeds
+            return False
 
     async def refuse(self, scope: Scope, body: bytes, error: DomainError, send: Send) -> None:
         """Answer ``error`` through Django's middleware, on the loop: the same headers as
