@@ -57,12 +57,14 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# Table names come from the models, never from input.
+# Table names come from the models, never from input. One row per (token, key) asked whose
+# token exists: its user, whether active, and whether that user sent that key before.
 _WHO = f"""
-SELECT u.id, u.is_active, EXISTS (
-    SELECT 1 FROM {IdempotencyRecord._meta.db_table} r WHERE r.user_id = u.id AND r.key = %s)
-FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id
-WHERE t.key = %s
+SELECT q.token, q.key, u.id, u.is_active, EXISTS (
+    SELECT 1 FROM {IdempotencyRecord._meta.db_table} r WHERE r.user_id = u.id AND r.key = q.key)
+FROM unnest(%s::text[], %s::text[]) AS q(token, key)
+JOIN {Token._meta.db_table} t ON t.key = q.token
+JOIN {User._meta.db_table} u ON u.id = t.user_id
 """  # noqa: S608
 
 
@@ -72,17 +74,69 @@ class Buyer:
     key_seen: bool
 
 
-def _who(token: str, key: str) -> Buyer | None:
-    """The token's active user, and whether they used ``key`` before: one indexed read."""
+def _who(asked: list[tuple[str, str]]) -> dict[tuple[str, str], Buyer]:
+    """The active users of these (token, idempotency key) pairs: one indexed read for a
+    whole batch."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_WHO, [key, token])
-            row = cursor.fetchone()
+            cursor.execute(_WHO, [[t for t, _ in asked], [k for _, k in asked]])
+            rows = cursor.fetchall()
     finally:
         connection.close()  # back to the pool: this thread serves no request
-    if row is None or not row[1]:
-        return None
-    return Buyer(user_id=row[0], key_seen=row[2])
+    return {(t, k): Buyer(user_id=u, key_seen=seen) for t, k, u, active, seen in rows if active}
+
+
+class WhoBatch:
+    """Token lookups of one event loop, batched: every lookup asked while a batch is being
+    read joins the next one, so a storm of 1,000 buyers costs a few queries and a few
+    thread hops, not 1,000 (at most ``executor``'s workers batches at once)."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.waiting: dict[tuple[str, str], asyncio.Future[Buyer | None]] = {}
+        self.slots = asyncio.Semaphore(executor._max_workers)
+        self.flushing = False
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> "asyncio.Task[None]":
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def who(self, token: str, key: str) -> Buyer | None:
+        loop = asyncio.get_running_loop()
+        future = self.waiting.get((token, key))
+        if future is None:
+            future = self.waiting[(token, key)] = loop.create_future()
+        if not self.flushing:
+            self.flushing = True
+            self._spawn(self.flush())
+        return await asyncio.shield(future)
+
+    async def flush(self) -> None:
+        try:
+            while self.waiting:
+                await self.slots.acquire()
+                batch, self.waiting = self.waiting, {}
+                task = self._spawn(self.read(batch))
+                task.add_done_callback(lambda _: self.slots.release())
+                await asyncio.sleep(0)  # let the next turn's lookups gather
+        finally:
+            self.flushing = False
+
+    async def read(self, batch: dict[tuple[str, str], "asyncio.Future[Buyer | None]"]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(self.executor, _who, list(batch))
+        except Exception as exc:
+            for future in batch.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for asked, future in batch.items():
+            if not future.done():
+                future.set_result(found.get(asked))
 
 
 def _ensure(session: int | None, product: int) -> bool:
@@ -121,6 +175,7 @@ class OrderStorm:
             thread_name_prefix="order-who",
         )  # fmt: skip
         self.refuser: BaseHandler | None = None
+        self.lookups = WhoBatch(self.executor)
         self.building: dict[tuple[int | None, int], asyncio.Future[bool]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,8 +219,10 @@ class OrderStorm:
         key_text = key.decode("latin-1") if key is not None else ""
         if key is not None and not (1 <= len(key_text) <= 255 and key_text.isprintable()):
             return None
-        loop = asyncio.get_running_loop()
-        buyer = await loop.run_in_executor(self.executor, _who, token, key_text)
+        try:
+            buyer = await self.lookups.who(token, key_text)
+        except Exception:  # the database is down or busy: the view answers that
+            return None
         if buyer is None or buyer.key_seen:
             return None
         line = fields["items"][0]
