@@ -134,3 +134,13 @@ async def test_the_wrapper_gives_back_what_the_view_never_took(monkeypatch) -> N
             break
         await asyncio.sleep(0.01)
     assert gate.left() == 2 and gate.expired_pending(now=1e12) == []
+
+
+async def test_redis_down_is_the_views_unavailable(settings, views: list[str]) -> None:
+    w, (buyer, _) = await setup(allotment=2)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    status, answer = await post(body(w), token=buyer, key=uuid.uuid4().hex)
+    assert (status, answer["error"]["code"]) == (503, "unavailable")
+    assert len(views) == 1  # the wrapper left it to the view
+    assert await Order.objects.acount() == 0
+    assert not await IdempotencyRecord.objects.aexists()
