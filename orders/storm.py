@@ -12,9 +12,10 @@ Django, a one-line order with ``Authorization: Token``:
    executor of ``DB_POOL_MAX`` threads, so threads never queue for connections;
 3. takes its units from the gate with ``Gate.aadmit`` (pipelined with every other call of
    this loop turn). Refused: the ``out_of_stock`` (or ``limit_reached``) answer is made by
-   Django's own middleware on the loop, no thread, no further query. Admitted: the request
-   goes on to the view unchanged, carrying its admission (``order_place(admitted=...)``),
-   which is confirmed or given back as always; one the view never took is given back here.
+   Django's own middleware on the loop, no thread, no further query. Admitted: the view's
+   own ``orders.api.order_create`` (idempotency lease, ``order_place`` with the admission)
+   runs on the same bounded executor, and its answer goes out the same way: no thread per
+   request, no middleware hop.
 
 Anything else (another verb, session auth, several lines, a seen key, a gate that is
 missing or closed, a body the serializer refuses) goes to the view untouched, which answers
@@ -51,12 +52,11 @@ from orders.services.stock import (
 )
 from server import jsonlimits
 from server.accounts.models import User
-from server.errors import DomainError
+from server.errors import DomainError, input_error, service_error
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/orders/"
-SCOPE_KEY = "talad.order_admitted"  # the admission handed to the view through the scope
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -192,20 +192,41 @@ class OrderStorm:
         body = await _read_body(receive)
         if body is None:  # the client left
             return
-        replay = _replaying(body, receive)
         outcome = await self.decide(scope, token, body)
         if isinstance(outcome, DomainError):
-            return await self.refuse(scope, body, outcome, send)
-        if outcome is not None:
-            scope = {**scope, SCOPE_KEY: outcome}
-        try:
-            await self.app(scope, replay, send)
-        finally:
-            unused = scope.get(SCOPE_KEY)
-            if unused is not None:  # the view refused before placing: give the units back
-                await asyncio.to_thread(_give_back, unused)
+            return await self.answer(scope, body, outcome, send)
+        if isinstance(outcome, Admitted):
+            return await self.answer(scope, body, await self.place(outcome), send)
+        await self.app(scope, _replaying(body, receive), send)
 
-    async def decide(self, scope: Scope, token: str, body: bytes) -> Taken | DomainError | None:
+    async def place(self, admitted: "Admitted") -> "Answer | DomainError":
+        """The admitted buyer's order, written on the bounded executor (the view's own
+        ``order_create``): no thread of its own, no middleware hop."""
+        from orders.api import order_create
+
+        def write() -> tuple[int, Any, dict[str, str]]:
+            try:
+                return order_create(
+                    user=User.objects.get(pk=admitted.user_id), fields=admitted.fields,
+                    key=admitted.key, path=PATH, data=admitted.data, admitted=admitted.taken,
+                )  # fmt: skip
+            finally:
+                connection.close()
+
+        loop = asyncio.get_running_loop()
+        try:
+            return Answer(*await loop.run_in_executor(self.executor, write))
+        except DomainError as exc:
+            return exc
+        except Exception as exc:
+            mapped = service_error(exc) or input_error(exc)
+            if mapped is None:
+                raise
+            return mapped
+
+    async def decide(
+        self, scope: Scope, token: str, body: bytes
+    ) -> "Admitted | DomainError | None":
         """The admission, the refusal, or None (let the view do it all)."""
         from orders.api import OrderIn
 
@@ -247,8 +268,10 @@ class OrderStorm:
             log.warning("order storm path: gate unreachable, leaving it to the view")
             return None
         if admission.admitted:
-            return Taken(gate=gate, token=admit_token, product=product, qty=qty,
-                         live=session is not None)  # fmt: skip
+            taken = Taken(gate=gate, token=admit_token, product=product, qty=qty,
+                          live=session is not None)  # fmt: skip
+            return Admitted(taken=taken, user_id=buyer.user_id, fields=dict(fields),
+                            key=key_text if key is not None else None, data=data)  # fmt: skip
         if admission.status in ("sold_out", "already", "limit"):
             return refusal_of(admission, product)
         return None  # missing (to rebuild), closed, not open: the view's path
@@ -268,40 +291,61 @@ class OrderStorm:
         except DomainError:  # Unavailable: the view says so, or succeeds
             return False
 
-    async def refuse(self, scope: Scope, body: bytes, error: DomainError, send: Send) -> None:
-        """Answer ``error`` through Django's middleware, on the loop: the same headers as
-        any API answer, no thread (none of it touches the database for a JSON refusal)."""
+    async def answer(
+        self, scope: Scope, body: bytes, answer: "Answer | DomainError", send: Send
+    ) -> None:
+        """Send ``answer`` through Django's middleware, on the loop: the same headers as
+        any API answer, no thread (none of it touches the database for a JSON answer)."""
         if self.refuser is None:
             self.refuser = BaseHandler()
             self.refuser.load_middleware(is_async=False)
         request, problem = self.app.create_request(scope, io.BytesIO(body))
         if request is None:
             return await self.app.send_response(problem, send)
-        request.urlconf = _RefusalUrls  # type: ignore[attr-defined]
-        request.order_refusal = error  # type: ignore[attr-defined]
+        request.urlconf = _AnswerUrls  # type: ignore[attr-defined]
+        request.order_answer = answer  # type: ignore[attr-defined]
         response = self.refuser.get_response(request)
         await self.app.send_response(response, send)
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """A buyer the gate admitted, with what ``order_create`` needs."""
+
+    taken: Taken
+    user_id: int
+    fields: dict[str, Any]
+    key: str | None
+    data: Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
 @csrf_exempt
-def _refusal_view(request: Any) -> Any:
+def _answer_view(request: Any) -> Any:
+    """The prepared answer, rendered as DRF renders the view's (``api_exception_handler``
+    for a refusal)."""
     from django.http import HttpResponse
 
-    error: DomainError = request.order_refusal
+    answer: Answer | DomainError = request.order_answer
+    if isinstance(answer, DomainError):
+        headers = {}
+        if "retry_after_s" in answer.extra:
+            headers["Retry-After"] = str(answer.extra["retry_after_s"])
+        answer = Answer(answer.status, answer.as_dict(), headers)
     return HttpResponse(
-        JSONRenderer().render(error.as_dict()), status=error.status,
+        JSONRenderer().render(answer.body), status=answer.status, headers=answer.headers,
         content_type="application/json",
     )  # fmt: skip
 
 
-class _RefusalUrls:
-    urlpatterns = [path(PATH.lstrip("/"), _refusal_view)]
-
-
-def _give_back(taken: Taken) -> None:
-    from orders.services.stock import stock_settle
-
-    stock_settle([taken], confirm=False)
+class _AnswerUrls:
+    urlpatterns = [path(PATH.lstrip("/"), _answer_view)]
 
 
 async def _read_body(receive: Receive) -> bytes | None:
