@@ -8,8 +8,9 @@ answer within 120 s (the pool's 10 s timeout answered the rest 500). Here, in fr
 Django, a one-line order with ``Authorization: Token``:
 
 1. is checked for shape by the view's own serializer (no database);
-2. has its token (and whether its ``Idempotency-Key`` was seen) read by one query on an
-   executor of ``DB_POOL_MAX`` threads, so threads never queue for connections;
+2. has its token (and whether its ``Idempotency-Key`` was seen) read in a batch with the
+   other lookups of the loop turn, on two threads of its own (writes get the rest of
+   ``DB_POOL_MAX``), so threads never queue for connections;
 3. takes its units from the gate with ``Gate.aadmit`` (pipelined with every other call of
    this loop turn). Refused: the ``out_of_stock`` (or ``limit_reached``) answer is made by
    Django's own middleware on the loop, no thread, no further query. Admitted: the view's
@@ -173,13 +174,16 @@ class OrderStorm:
 
     def __init__(self, app: ASGIHandler) -> None:
         self.app = app
+        pool = int(settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {})
+                   .get("max_size", 4))  # fmt: skip
+        # Lookups get threads of their own: refusals must not wait behind winners' writes,
+        # which queue on the offer's row. Together they never exceed the pool.
+        self.lookup_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="order-who")
         self.executor = ThreadPoolExecutor(
-            max_workers=max(1, int(settings.DATABASES["default"].get("OPTIONS", {})
-                                   .get("pool", {}).get("max_size", 4))),
-            thread_name_prefix="order-who",
-        )  # fmt: skip
+            max_workers=max(1, pool - 2), thread_name_prefix="order-write"
+        )
         self.refuser: BaseHandler | None = None
-        self.lookups = WhoBatch(self.executor)
+        self.lookups = WhoBatch(self.lookup_executor)
         self.building: dict[tuple[int | None, int], asyncio.Future[bool]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
