@@ -24,6 +24,7 @@ from orders.services.idempotency import (
     request_fingerprint,
 )
 from orders.services.placing import MAX_LINES, MAX_QTY, order_place
+from orders.services.stock import Taken, stock_settle
 from server.api import Pagination, validated
 from server.errors import Invalid
 
@@ -111,39 +112,11 @@ class OrderViewSet(viewsets.GenericViewSet):
     )
     def create(self, request: Request) -> Response:
         fields = validated(OrderIn, request)
-        now = timezone.now()
-        lease: Lease | None = None
-        key = request.headers.get("Idempotency-Key")
-        if key is not None:
-            begun = idempotency_begin(
-                user=request.user,
-                key=idempotency_key_check(key),
-                fingerprint=request_fingerprint(
-                    method="POST", path=request.path, body=request.data
-                ),
-                now=now,
-            )
-            if isinstance(begun, Replay):
-                replayed = {"Idempotent-Replayed": "true"}
-                return Response(begun.response, status=begun.status_code, headers=replayed)
-            lease = begun
-        try:
-            order = order_place(
-                buyer=request.user,
-                session=fields.get("session"),
-                items=fields["items"],
-                claim=fields.get("claim"),
-                address=dict(fields["address"]),
-                payment_method=fields["payment_method"],
-                now=now,
-                lease=lease,
-            )
-        except Exception as exc:
-            # Refused (or failed before anything was written): a retry may run again.
-            if lease is not None and not isinstance(exc, LeaseLost):
-                idempotency_abandon(lease=lease)
-            raise
-        return Response(selectors.order_data(order), status=201)
+        status, body, headers = order_create(
+            user=request.user, fields=fields, key=request.headers.get("Idempotency-Key"),
+            path=request.path, data=request.data,
+        )  # fmt: skip
+        return Response(body, status=status, headers=headers)
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"])
@@ -151,3 +124,55 @@ class OrderViewSet(viewsets.GenericViewSet):
         order_cancel(order_id=int(pk), actor=request.user, now=timezone.now())
         order = selectors.order_for(order_id=int(pk), user=request.user)
         return Response(selectors.order_data(order))
+
+
+def order_create(
+    *,
+    user: Any,
+    fields: dict[str, Any],
+    key: str | None,
+    path: str,
+    data: Any,
+    admitted: Taken | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """``POST /api/orders/`` once its body is valid: the ``Idempotency-Key`` lease (or the
+    stored answer), then ``order_place``. Returns (status, body, headers); raises the
+    refusals. ``admitted``: units already taken for it on the event loop (``orders.storm``),
+    from here on ``order_place``'s to confirm or give back."""
+    now = timezone.now()
+    lease: Lease | None = None
+    try:
+        if key is not None:
+            begun = idempotency_begin(
+                user=user,
+                key=idempotency_key_check(key),
+                fingerprint=request_fingerprint(method="POST", path=path, body=data),
+                now=now,
+            )
+            if isinstance(begun, Replay):
+                if admitted is not None:
+                    stock_settle([admitted], confirm=False)
+                return begun.status_code, begun.response, {"Idempotent-Replayed": "true"}
+            lease = begun
+    except BaseException:
+        if admitted is not None:
+            stock_settle([admitted], confirm=False)
+        raise
+    try:
+        order = order_place(
+            buyer=user,
+            session=fields.get("session"),
+            items=fields["items"],
+            claim=fields.get("claim"),
+            address=dict(fields["address"]),
+            payment_method=fields["payment_method"],
+            now=now,
+            lease=lease,
+            admitted=admitted,
+        )
+    except Exception as exc:
+        # Refused (or failed before anything was written): a retry may run again.
+        if lease is not None and not isinstance(exc, LeaseLost):
+            idempotency_abandon(lease=lease)
+        raise
+    return 201, selectors.order_data(order), {}

@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
+from orders.storm import OrderStorm  # noqa: E402
 from server.accounts.consumers import WhoAmIConsumer  # noqa: E402
 from server.ws_auth import websocket_stack  # noqa: E402
 from streams.consumers import CLOSE_NOT_FOUND, LiveConsumer  # noqa: E402
@@ -33,7 +34,8 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A rush of orders is answered from the gate on the event loop (orders/storm.py).
+        "http": OrderStorm(django_asgi_app),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
     }
 )

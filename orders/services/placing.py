@@ -4,10 +4,11 @@
 2. Each line takes its units from a gate (``orders.services.stock``): a buyer refused
    ``out_of_stock`` is answered from Redis alone.
 3. One transaction reads the products, session and coupon, prices the order
-   (``orders.pricing``), takes the units again by conditional updates (``left >= n``,
-   ``stock >= n``: the final guard, whatever the gate said), redeems the coupon (a
-   conditional update), writes the order, its lines (with their gate tokens), its payment
-   and its history, and, with an ``Idempotency-Key``, the stored answer.
+   (``orders.pricing``), redeems the coupon (a conditional update), writes the order, its
+   lines (with their gate tokens), its payment and its history, and, with an
+   ``Idempotency-Key``, the stored answer; last, just before the commit, it takes the units
+   again by conditional updates (``left >= n``, ``stock >= n``: the final guard, whatever
+   the gate said), so a storm's orders hold the offer's row only from there to the commit.
 4. After commit the admissions are confirmed and the room hears ``stock`` and
    ``order.ticker``; on any failure they are given back. A process killed between 2 and 4
    leaves admissions that reconcile settles against the lines.
@@ -82,15 +83,22 @@ def order_place(
     payment_method: str,
     now: datetime,
     lease: Lease | None = None,
+    admitted: Taken | None = None,
 ) -> Order:
-    """Place one farm's order. ``session`` and ``claim`` are ids. Raises ``Invalid``,
+    """Place one farm's order. ``session`` and ``claim`` are ids. ``admitted``: the units
+    of a one-line order already taken from its gate on the event loop (``orders.storm``);
+    from here on they are this call's to confirm or give back. Raises ``Invalid``,
     ``NotFound``, ``OutOfStock``, ``DealLimitReached``, ``ClaimExpired``,
     ``CouponNotApplicable``, ``Unavailable``, ``LeaseLost``."""
-    payment_method_check(method=payment_method)
-    lines = _lines(items)
-    taken: list[Taken] = []
+    taken: list[Taken] = [admitted] if admitted is not None else []
     try:
-        for line in lines:
+        payment_method_check(method=payment_method)
+        lines = _lines(items)
+        if admitted is not None and [(line.product, line.qty) for line in lines] != [
+            (admitted.product, admitted.qty)
+        ]:
+            raise Invalid("The admission is not this order's.")  # a bug, never a buyer's
+        for line in lines[len(taken) :]:
             taken.append(
                 stock_take(
                     buyer_id=buyer.pk,
@@ -103,10 +111,8 @@ def order_place(
         with transaction.atomic():
             order = _write(
                 buyer=buyer, session_id=session, taken=taken, claim_id=claim, address=address,
-                payment_method=payment_method, now=now,
+                payment_method=payment_method, now=now, lease=lease,
             )  # fmt: skip
-            if lease is not None:
-                idempotency_complete(lease=lease, status_code=201, response=order_data(order))
             transaction.on_commit(lambda: _after_commit(order, taken, buyer), robust=True)
     except BaseException:
         stock_settle(taken, confirm=False)
@@ -181,6 +187,7 @@ def _write(
     address: dict[str, Any],
     payment_method: str,
     now: datetime,
+    lease: Lease | None = None,
 ) -> Order:
     products, farm = _products(taken)
     currency = next(iter(products.values())).currency
@@ -223,13 +230,6 @@ def _write(
         terms=terms,
         shipping_fee=farm.shipping_fee,
     )
-    for t in taken:
-        if t.live:
-            _take_allotment(item=items[t.product], buyer=buyer, qty=t.qty)
-        elif not Product.objects.filter(pk=t.product, stock__gte=t.qty).update(
-            stock=F("stock") - t.qty
-        ):
-            raise OutOfStock(f"{products[t.product].name} is out of stock.", product=t.product)
     if claim is not None:
         redeemed = Claim.objects.filter(
             pk=claim.pk, status=ClaimStatus.CLAIMED, expires_at__gt=now
@@ -281,6 +281,17 @@ def _write(
         order=order, kind="placed", actor=buyer, at=now,
         data={"status": status, "total": str(priced.total), "claim": claim_id},
     )  # fmt: skip
+    if lease is not None:
+        idempotency_complete(lease=lease, status_code=201, response=order_data(order))
+    # The hot rows last: a storm's orders of one offer queue on its row from this update to
+    # their commit, so nothing else happens in between.
+    for t in taken:
+        if t.live:
+            _take_allotment(item=items[t.product], buyer=buyer, qty=t.qty)
+        elif not Product.objects.filter(pk=t.product, stock__gte=t.qty).update(
+            stock=F("stock") - t.qty
+        ):
+            raise OutOfStock(f"{products[t.product].name} is out of stock.", product=t.product)
     return order
 
 

@@ -79,7 +79,7 @@ def stock_take(
         if admission is not None and admission.status != "closed":
             if admission.admitted:
                 return Taken(gate=gate, token=token, product=product_id, qty=qty, live=True)
-            raise _refusal(admission, product_id)
+            raise refusal_of(admission, product_id)
         # Not in this session's showcase, the session is over or the deal ended.
     gate = product_gate(product_id)
     admission = _admit(gate, lambda: _product_build(product_id), ask)
@@ -87,10 +87,11 @@ def stock_take(
         raise Invalid("No such product.", fields={"items": [f"No product {product_id}."]})
     if admission.admitted:
         return Taken(gate=gate, token=token, product=product_id, qty=qty, live=False)
-    raise _refusal(admission, product_id)
+    raise refusal_of(admission, product_id)
 
 
-def _refusal(admission: Admission, product_id: int) -> Exception:
+def refusal_of(admission: Admission, product_id: int) -> Exception:
+    """The error a buyer hears for a gate's refusal of ``product_id``."""
     if admission.status in ("already", "limit"):
         return DealLimitReached("You hold as many units of this deal as one buyer may.")
     if admission.status == "sold_out":
@@ -105,20 +106,44 @@ def _admit(gate: Gate, build: Callable[[], bool], ask: dict) -> Admission | None
     admission = gate.admit(**ask)
     deadline = time.monotonic() + REBUILD_WAIT_S
     while admission.status == "gone":
-        if time.monotonic() > deadline:
-            raise Unavailable("The stock counter is being restored; try again.", retry_after_s=1)
-        client = redis_client()
-        lock = f"orders:rebuild:{gate.unit}"
-        if client.set(lock, secrets.token_hex(4), nx=True, px=REBUILD_LOCK_MS):
-            try:
-                if gate.left() is None and not build():
-                    return None
-            finally:
-                client.delete(lock)
-        else:  # another process is rebuilding it
-            time.sleep(0.02)
+        if not _rebuild(gate, build, deadline):
+            return None
         admission = gate.admit(**ask)
     return admission
+
+
+def _rebuild(gate: Gate, build: Callable[[], bool], deadline: float) -> bool:
+    """Build the missing gate under a lock, or wait a moment for the process that holds
+    it; False when there is nothing to build. Raises ``Unavailable`` past ``deadline``."""
+    if time.monotonic() > deadline:
+        raise Unavailable("The stock counter is being restored; try again.", retry_after_s=1)
+    client = redis_client()
+    lock = f"orders:rebuild:{gate.unit}"
+    if client.set(lock, secrets.token_hex(4), nx=True, px=REBUILD_LOCK_MS):
+        try:
+            if gate.left() is None and not build():
+                return False
+        finally:
+            client.delete(lock)
+    else:  # another process is rebuilding it
+        time.sleep(0.02)
+    return True
+
+
+def stock_gate_ensure(*, session_id: int | None, product_id: int) -> bool:
+    """Build a line's gate when it is missing (the first order after a showcase add or a
+    Redis restart), as ``stock_take`` would; False when there is no such offer or product.
+    Raises ``Unavailable``."""
+    if session_id is not None:
+        gate = offer_gate(session_id, product_id)
+        build: Callable[[], bool] = lambda: _offer_build(session_id, product_id)  # noqa: E731
+    else:
+        gate, build = product_gate(product_id), lambda: _product_build(product_id)
+    deadline = time.monotonic() + REBUILD_WAIT_S
+    while gate.left() is None:
+        if not _rebuild(gate, build, deadline):
+            return False
+    return True
 
 
 def _offer_facts(session_id: int, product_id: int) -> ShowcaseItem | None:

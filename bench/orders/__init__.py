@@ -1,0 +1,1 @@
+"""The order-storm benchmark: ``python -m bench.orders`` (see ``bench.orders.run``)."""
