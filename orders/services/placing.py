@@ -5,10 +5,10 @@
    ``out_of_stock`` is answered from Redis alone.
 3. One transaction reads the products, session and coupon, prices the order
    (``orders.pricing``), redeems the coupon (a conditional update), writes the order, its
-   lines (with their gate tokens), its payment and its history, and, with an
-   ``Idempotency-Key``, the stored answer; last, just before the commit, it takes the units
-   again by conditional updates (``left >= n``, ``stock >= n``: the final guard, whatever
-   the gate said), so a storm's orders hold the offer's row only from there to the commit.
+   lines (with their gate tokens), its payment and its history; last, just before the
+   commit, it takes the units again by conditional updates (``left >= n``, ``stock >= n``:
+   the final guard, whatever the gate said), so a storm's orders hold the offer's row only
+   from there to the commit, and, with an ``Idempotency-Key``, stores the answer.
 4. After commit the admissions are confirmed and the room hears ``stock`` and
    ``order.ticker``; on any failure they are given back. A process killed between 2 and 4
    leaves admissions that reconcile settles against the lines.
@@ -281,10 +281,9 @@ def _write(
         order=order, kind="placed", actor=buyer, at=now,
         data={"status": status, "total": str(priced.total), "claim": claim_id},
     )  # fmt: skip
-    if lease is not None:
-        idempotency_complete(lease=lease, status_code=201, response=order_data(order))
+    response = order_data(order) if lease is not None else None
     # The hot rows last: a storm's orders of one offer queue on its row from this update to
-    # their commit, so nothing else happens in between.
+    # their commit, so little else happens in between.
     for t in taken:
         if t.live:
             _take_allotment(item=items[t.product], buyer=buyer, qty=t.qty)
@@ -292,6 +291,10 @@ def _write(
             stock=F("stock") - t.qty
         ):
             raise OutOfStock(f"{products[t.product].name} is out of stock.", product=t.product)
+    if lease is not None:
+        # After the hot rows, so an order waiting on them has not touched its key's row: a
+        # retry (its node died meanwhile) hears "still running" at once, not a lock wait.
+        idempotency_complete(lease=lease, status_code=201, response=response)
     return order
 
 

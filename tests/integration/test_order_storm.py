@@ -35,7 +35,7 @@ from catalog import services as catalog
 from coupons.models import Claim, ClaimStatus
 from coupons.services import campaigns, claims, drops
 from orders.models import IdempotencyRecord, Order, OrderLine
-from orders.services.stock import offer_gate, stock_gates_reconcile
+from orders.services.stock import offer_gate, stock_gate_ensure, stock_gates_reconcile
 from server.accounts import services as accounts
 from server.gate import PENDING_TTL_S
 from server.redis import redis_client
@@ -208,8 +208,9 @@ def test_two_thousand_buyers_on_two_nodes_buy_exactly_the_allotment(nodes, live)
     assert Order.objects.count() == ALLOTMENT
     assert Order.objects.filter(total=LIVE_PRICE, discount=0).count() == ALLOTMENT
     _assert_told_orders_exist(answers)
-    # and both nodes sold, and no refused buyer's key is kept (a retry would run again)
-    assert {a.seen[0][0] for a in answers if a.status == 201} == {0, 1}
+    # and both nodes answered (which node's buyers win is the gate's arrival order: a node
+    # sends each loop turn's admissions as one pipeline), and no refused buyer's key is kept
+    assert {a.seen[0][0] for a in answers} == {0, 1}
     assert IdempotencyRecord.objects.count() == ALLOTMENT
     _assert_settled(live)
 
@@ -241,10 +242,14 @@ def test_coupons_in_the_storm_are_each_redeemed_once_at_their_discount(nodes, li
     answers, elapsed = _run(storm(_bases(nodes), asks))
     print(_rate(answers, elapsed))
 
-    # then all 300 units sold, no claim twice, and the discount is 10 % of the live price
+    # then every unit sold or back on offer, no claim twice, and the discount is 10 % of the
+    # live price
     codes = Counter(a.code for a in answers)
     assert set(codes) <= {"created", "out_of_stock", "claim_expired"}, codes
-    assert codes["created"] == ALLOTMENT and _sold(live) == ALLOTMENT and _left(live) == 0
+    # a twin refused at the database gives its admitted unit back; buyers the gate already
+    # turned away do not see it, so it may stay unsold (sold late, never twice)
+    assert codes["created"] == _sold(live) and _sold(live) + _left(live) == ALLOTMENT
+    assert _left(live) <= codes["claim_expired"]
     _assert_told_orders_exist(answers)
     for claim in Claim.objects.filter(pk__in=won):
         orders = list(Order.objects.filter(claim=claim, status__in=LIVE_STATUSES))
@@ -289,17 +294,21 @@ def test_redis_flushed_mid_storm_oversells_nothing(nodes, live):
     created = sum(1 for a in answers if a.status == 201)
     assert created == _sold(live) == Order.objects.count()
     _assert_told_orders_exist(answers)
+    # and buyers who come after the flush are answered from the gate rebuilt from the rows
+    late, _ = _run(storm(_bases(nodes), _asks(live, make_claimers(200, prefix="g"))))
+    assert {(a.status, a.code) for a in late} == {(409, "out_of_stock")}
     _assert_settled(live)
 
 
 def test_node_killed_mid_storm_loses_no_told_order_and_retries_make_no_second(own_nodes, live):
     # given 1,000 buyers (after the kill, one node serves them all: as many as each node
-    # serves in the storm above), and web1 SIGKILLed once 300 have their answer
+    # serves in the storm above), and web1 SIGKILLed once 20 have their answer: refusals
+    # come back from the gate at once, winners are still being written
     buyers = make_claimers(BUYERS // 2, prefix="s")
     victim = own_nodes[0]
 
     async def kill(done: list[Answer]) -> None:
-        await until_answered(done, 300)
+        await until_answered(done, 20)
         await asyncio.to_thread(kill_node, victim)
 
     # when they all order at once; those cut off retry the same key on web2
@@ -355,6 +364,8 @@ def test_a_request_cut_off_by_its_node_dying_is_placed_once_by_its_retry(own_nod
     web1, web2 = _bases(own_nodes)
     [(buyer, token)] = make_claimers(1, prefix="z")
     ask = Ask(token=token, body=_body(live))
+    # (the offer's gate exists, as it does once a live has sold: the request passes it)
+    stock_gate_ensure(session_id=live["session"].pk, product_id=live["product"].pk)
     holder, watcher = _pg(), _pg()
     watcher.autocommit = True
     try:

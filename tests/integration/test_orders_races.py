@@ -118,10 +118,8 @@ def test_one_claim_in_concurrent_orders_is_redeemed_once():
 
 
 def test_two_requests_with_one_key_at_once(client_for):
-    from django.db import transaction
-
     from orders.models import IdempotencyRecord
-    from streams.models import ShowcaseItem
+    from tests.integration.test_order_storm import _pg
 
     w = world()
     buyer = user("idem2")
@@ -137,9 +135,14 @@ def test_two_requests_with_one_key_at_once(client_for):
             connection.close()
 
     thread = threading.Thread(target=send_first)
-    with transaction.atomic():
-        # hold the allotment's row: the first request waits inside its write, key leased
-        ShowcaseItem.objects.select_for_update().get(pk=w["item"].pk)
+    # hold the allotment's row from a connection of our own: the first request waits
+    # inside its write, its key leased
+    holder = _pg()
+    try:
+        with holder.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM streams_showcaseitem WHERE id = %s FOR UPDATE", [w["item"].pk]
+            )
         thread.start()
         deadline = time.monotonic() + 10
         while not IdempotencyRecord.objects.filter(key="same").exists():
@@ -148,6 +151,9 @@ def test_two_requests_with_one_key_at_once(client_for):
         second = second_api.post(
             "/api/orders/", body(w), format="json", HTTP_IDEMPOTENCY_KEY="same"
         )
+    finally:
+        holder.rollback()
+        holder.close()
     thread.join(30)
     assert (second.status_code, second.json()["error"]["code"]) == (409, "conflict")
     assert second.json()["error"]["retry_after_s"] == 1
