@@ -74,6 +74,7 @@ from bench.nodes import (
 )
 from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
 from bench.stats import percentile
+from bench.stats import table as stats_table
 from bench.wsclient import new_loop
 
 VARIANTS = (
@@ -406,17 +407,7 @@ COLUMNS = (
 
 
 def table(results: list[Result]) -> str:
-    widths = [max(len(h), len(fmt.format(getattr(results[0], n)))) for n, fmt, h in COLUMNS]
-    lines = [" | ".join(h.rjust(w) for (_, _, h), w in zip(COLUMNS, widths, strict=True))]
-    for r in results:
-        cells = [
-            fmt.format(getattr(r, name)).rjust(w)
-            for (name, fmt, _), w in zip(COLUMNS, widths, strict=True)
-        ]
-        lines.append(" | ".join(cells))
-        if r.other or r.note:
-            lines.append(f"    {r.variant}: other replies {r.other} {r.note}")
-    return "\n".join(lines)
+    return stats_table(results, COLUMNS, "other replies")
 
 
 def verdict(results: list[Result], options: argparse.Namespace) -> tuple[str, bool]:
