@@ -48,7 +48,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import shutil
 import signal
@@ -58,7 +57,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,15 @@ from bench.nodes import (
     uvicorn_command,
     wait_ready,
 )
-from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
+from bench.stage import (
+    add_run_arguments,
+    live_session,
+    node_env,
+    parse_run_arguments,
+    report,
+    run_rounds,
+    setup_django,
+)
 from bench.stats import percentile
 from bench.stats import table as stats_table
 from bench.wsclient import new_loop
@@ -191,19 +198,6 @@ def rows_of(drop: Any) -> int:
 # --- the web variants ---------------------------------------------------------------------------
 
 
-def node_env(options: argparse.Namespace) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.settings",
-        "DATABASE_URL": options.database_url,
-        "REDIS_URL": options.redis_url,
-        "DB_POOL_MAX": str(options.db_pool),
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "CLAIM_NEEDS_PRIOR_ACCOUNT": "true",
-    }
-
-
 def summarise(result: Result, replies: list[Reply]) -> None:
     """Fill ``result`` from the replies of one storm."""
     counts = Counter(r.code for r in replies)
@@ -240,7 +234,7 @@ def run_web(
     loop = new_loop(uvloop=not options.no_uvloop)
     sockets: list[ClaimSocket] = []
     try:
-        env = node_env(options)
+        env = node_env(options, CLAIM_NEEDS_PRIOR_ACCOUNT="true")
         for i in range(options.nodes):
             name = f"{variant}{i + 1}"
             app = APPS[variant]
@@ -507,34 +501,23 @@ def main(argv: list[str] | None = None) -> int:
         f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in {log_dir}",
         flush=True,
     )
-    results: list[Result] = []
-    for round_no in range(options.repeat):
-        for variant in options.variant_list:
-            load_before = os.getloadavg()[0]  # other work on the machine, for the reader
-            try:
-                if variant == "ceiling":
-                    result = run_ceiling(options)
-                elif variant == "ceiling-c":
-                    result = run_ceiling_c(options)
-                else:
-                    result = run_web(variant, options, stage, claimers, log_dir)
-            except Exception as exc:
-                result = Result(variant, options.clients, options.coupons, note=f"FAILED: {exc}")
-            result.load = load_before
-            results.append(result)
-            print(
-                f"round {round_no + 1} {variant}: {result.claims_per_s:.0f} claims/s,"
-                f" {result.won_per_s:.0f} won/s, p99 {result.p99_ms:.0f} ms,"
-                f" sold-out p99 {result.sold_out_p99_ms:.0f} ms"
-                f" {result.note}",
-                flush=True,
-            )
-    load = os.getloadavg()
-    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    print(table(results))
-    lines, ok = verdict(results, options)
-    print()
-    print(lines)
-    if options.json is not None:
-        options.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
-    return 0 if ok else 1
+
+    def run(variant: str) -> Result:
+        if variant == "ceiling":
+            return run_ceiling(options)
+        if variant == "ceiling-c":
+            return run_ceiling_c(options)
+        return run_web(variant, options, stage, claimers, log_dir)
+
+    results = run_rounds(
+        options,
+        run,
+        lambda variant, exc: Result(
+            variant, options.clients, options.coupons, note=f"FAILED: {exc}"
+        ),
+        lambda r: (
+            f"{r.claims_per_s:.0f} claims/s, {r.won_per_s:.0f} won/s, p99 {r.p99_ms:.0f} ms,"
+            f" sold-out p99 {r.sold_out_p99_ms:.0f} ms {r.note}"
+        ),
+    )
+    return report(results, table(results), verdict(results, options), options.json)

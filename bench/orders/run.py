@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -45,14 +44,22 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.claims.run import ensure_claimers
 from bench.nodes import Node, cpu_seconds, raise_nofile, start_node, stop_node, wait_ready
 from bench.orders.client import Answer, Buyer, close_all, open_buyers, storm
-from bench.stage import add_run_arguments, live_session, parse_run_arguments, setup_django
+from bench.stage import (
+    add_run_arguments,
+    live_session,
+    node_env,
+    parse_run_arguments,
+    report,
+    run_rounds,
+    setup_django,
+)
 from bench.stats import percentile
 from bench.stats import table as stats_table
 from bench.wsclient import new_loop
@@ -139,18 +146,6 @@ def count_rows(stage: Stage, product: Any) -> tuple[int, int]:
     rows = OrderLine.objects.filter(product=product).count()
     left = ShowcaseItem.objects.get(session=stage.session, product=product).left
     return rows, left
-
-
-def node_env(options: argparse.Namespace) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.settings",
-        "DATABASE_URL": options.database_url,
-        "REDIS_URL": options.redis_url,
-        "DB_POOL_MAX": str(options.db_pool),
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def summarise(result: Result, answers: list[Answer]) -> None:
@@ -332,28 +327,15 @@ def main(argv: list[str] | None = None) -> int:
         f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in {log_dir}",
         flush=True,
     )
-    results: list[Result] = []
-    for round_no in range(options.repeat):
-        for variant in options.variant_list:
-            load_before = os.getloadavg()[0]
-            try:
-                result = run_web(variant, options, stage, tokens, log_dir)
-            except Exception as exc:
-                result = Result(variant, options.buyers, options.allotment, note=f"FAILED: {exc}")
-            result.load = load_before
-            results.append(result)
-            print(
-                f"round {round_no + 1} {variant}: {result.answers_per_s:.0f} answers/s,"
-                f" {result.won_per_s:.0f} won/s, p99 {result.p99_ms:.0f} ms,"
-                f" out_of_stock p99 {result.oos_p99_ms:.0f} ms {result.note}",
-                flush=True,
-            )
-    load = os.getloadavg()
-    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    print(table(results))
-    lines, ok = verdict(results, options)
-    print()
-    print(lines)
-    if options.json is not None:
-        options.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
-    return 0 if ok else 1
+    results = run_rounds(
+        options,
+        lambda variant: run_web(variant, options, stage, tokens, log_dir),
+        lambda variant, exc: Result(
+            variant, options.buyers, options.allotment, note=f"FAILED: {exc}"
+        ),
+        lambda r: (
+            f"{r.answers_per_s:.0f} answers/s, {r.won_per_s:.0f} won/s, p99 {r.p99_ms:.0f} ms,"
+            f" out_of_stock p99 {r.oos_p99_ms:.0f} ms {r.note}"
+        ),
+    )
+    return report(results, table(results), verdict(results, options), options.json)
