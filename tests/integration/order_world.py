@@ -13,6 +13,7 @@ from catalog.models import Product
 from coupons.models import Claim
 from coupons.services import campaigns, claims, drops
 from orders.models import Order, OrderLine, OrderStatus
+from orders.services.placing import order_place
 from server.accounts import services as accounts
 from streams import services as streams
 from streams.models import ShowcaseItem
@@ -75,6 +76,14 @@ def coupon(w: dict, holder, **terms: Any) -> Claim:
         now=timezone.now(),
     )  # fmt: skip
     return claims.claim_create(drop_id=drop.pk, user=holder, now=timezone.now())
+
+
+def place_live(buyer, w: dict, qty: int = 1, claim=None, method: str = "cod", now=None):
+    """``order_place`` of ``qty`` units of the world's offer, through the service."""
+    return order_place(
+        buyer=buyer, session=w["session"].pk, items=[{"product": w["product"].pk, "qty": qty}],
+        claim=claim, address=ADDRESS, payment_method=method, now=now or timezone.now(),
+    )  # fmt: skip
 
 
 def body(w: dict, qty: int = 1, **extra: Any) -> dict:

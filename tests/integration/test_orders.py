@@ -13,15 +13,14 @@ from coupons.selectors import campaign_stats
 from orders.errors import OutOfStock
 from orders.models import Order, OrderEvent, Payment, ShowcaseBuyer
 from orders.services.cancelling import order_expire, orders_expire_unpaid
-from orders.services.placing import order_place
 from orders.services.stock import offer_gate, product_gate
 from server.redis import redis_client
 from streams import services as streams
 from tests.integration.order_world import (
-    ADDRESS,
     assert_stock_conserved,
     body,
     coupon,
+    place_live,
     user,
     world,
 )
@@ -203,16 +202,10 @@ def test_showcase_flash_deal_fields_are_validated(client_for):
 def test_out_of_stock_is_answered_by_the_gate_without_the_database():
     w = world(allotment=3)
     first = user("first")
-    order_place(buyer=first, session=w["session"].pk, items=[{"product": w["product"].pk,
-                "qty": 3}], claim=None, address=ADDRESS, payment_method="cod",
-                now=timezone.now())  # fmt: skip
+    place_live(first, w, qty=3)
     loser = user("loser")
     with CaptureQueriesContext(connection) as queries, pytest.raises(OutOfStock) as refused:
-        order_place(
-            buyer=loser, session=w["session"].pk,
-            items=[{"product": w["product"].pk, "qty": 1}], claim=None, address=ADDRESS,
-            payment_method="cod", now=timezone.now(),
-        )  # fmt: skip
+        place_live(loser, w)
     assert refused.value.code == "out_of_stock"
     assert len(queries) == 0, [q["sql"] for q in queries]
     assert Order.objects.count() == 1
@@ -262,10 +255,7 @@ def test_flash_deal_cap_per_buyer_and_deal_end(client_for):
     assert place(client_for(user("deal2")), body(w, qty=2)).status_code == 201
     # after the deal: catalogue price from the shop's stock
     later = ends + timedelta(seconds=1)
-    order = order_place(
-        buyer=buyer, session=w["session"].pk, items=[{"product": w["product"].pk, "qty": 3}],
-        claim=None, address=ADDRESS, payment_method="cod", now=later,
-    )  # fmt: skip
+    order = place_live(buyer, w, qty=3, now=later)
     line = order.lines.get()
     assert (line.unit_price, line.from_allotment) == (Decimal("100.00"), 0)
     assert_stock_conserved(w["product"], 40)
@@ -276,10 +266,7 @@ def test_deadline_returns_stock_and_coupon_and_runs_once():
     buyer = user("late")
     claim = coupon(w, buyer)
     now = timezone.now()
-    order = order_place(
-        buyer=buyer, session=w["session"].pk, items=[{"product": w["product"].pk, "qty": 4}],
-        claim=claim.pk, address=ADDRESS, payment_method="promptpay", now=now,
-    )  # fmt: skip
+    order = place_live(buyer, w, qty=4, claim=claim.pk, method="promptpay", now=now)
     assert not order_expire(order_id=order.pk, now=now)  # not due yet
     due = order.payment_due_at + timedelta(seconds=1)
     assert orders_expire_unpaid(now=due) == 1
@@ -300,10 +287,7 @@ def test_expiry_after_the_session_ended_returns_to_the_shop_and_expires_the_coup
     buyer = user("late2")
     claim = coupon(w, buyer)
     now = timezone.now()
-    order = order_place(
-        buyer=buyer, session=w["session"].pk, items=[{"product": w["product"].pk, "qty": 4}],
-        claim=claim.pk, address=ADDRESS, payment_method="promptpay", now=now,
-    )  # fmt: skip
+    order = place_live(buyer, w, qty=4, claim=claim.pk, method="promptpay", now=now)
     streams.session_end(session=w["session"], actor=w["host"], now=now)
     Claim.objects.filter(pk=claim.pk).update(expires_at=now + timedelta(seconds=5))
     assert orders_expire_unpaid(now=order.payment_due_at) == 1

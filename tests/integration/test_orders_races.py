@@ -17,7 +17,6 @@ from coupons.models import Claim
 from orders import live
 from orders.models import Order, OrderLine
 from orders.services.cancelling import order_cancel, orders_expire_unpaid
-from orders.services.placing import order_place
 from orders.services.stock import offer_gate, stock_gates_reconcile, stock_take
 from server.errors import DomainError
 from server.gate import PENDING_TTL_S
@@ -25,11 +24,11 @@ from server.publisher import replay
 from server.redis import redis_client
 from streams.models import ShowcaseItem
 from tests.integration.order_world import (
-    ADDRESS,
     assert_claims_once,
     assert_stock_conserved,
     body,
     coupon,
+    place_live,
     user,
     world,
 )
@@ -59,17 +58,10 @@ def run_threads(n: int, work: Callable[[int], object]) -> list[object]:
     return results
 
 
-def _place(buyer, w, qty=1, claim=None, method="cod", now=None):
-    return order_place(
-        buyer=buyer, session=w["session"].pk, items=[{"product": w["product"].pk, "qty": qty}],
-        claim=claim, address=ADDRESS, payment_method=method, now=now or timezone.now(),
-    )  # fmt: skip
-
-
 def test_forty_buyers_ten_units_exactly_ten_sold():
     w = world(stock=40, allotment=10)
     buyers = [user(f"b{i}") for i in range(40)]
-    results = run_threads(40, lambda i: _place(buyers[i], w))
+    results = run_threads(40, lambda i: place_live(buyers[i], w))
     sold = [r for r in results if isinstance(r, Order)]
     refused = [r for r in results if isinstance(r, DomainError)]
     assert len(sold) == 10, results
@@ -85,16 +77,16 @@ def test_forty_buyers_after_a_flush_the_database_still_sells_ten():
     w = world(stock=40, allotment=10)
     buyers = [user(f"f{i}") for i in range(40)]
     # Redis lost mid-event: the gate is rebuilt too generous, the database holds the line
-    _place(buyers[0], w)
+    place_live(buyers[0], w)
     redis_client().flushdb()
     gate = offer_gate(w["session"].pk, w["product"].pk)
 
     def buy(i: int) -> object:
         if i == 1:  # one buyer rebuilds, then the gate is made optimistic on purpose
-            result = _place(buyers[i], w)
+            result = place_live(buyers[i], w)
             gate.release(user=0, n=1000)
             return result
-        return _place(buyers[i], w)
+        return place_live(buyers[i], w)
 
     results = run_threads(39, lambda i: buy(i + 1))
     assert sum(isinstance(r, Order) for r in results) == 9
@@ -108,7 +100,7 @@ def test_one_claim_in_concurrent_orders_is_redeemed_once():
     w = world(stock=40, allotment=20)
     buyer = user("twice")
     claim = coupon(w, buyer)
-    results = run_threads(8, lambda i: _place(buyer, w, claim=claim.pk))
+    results = run_threads(8, lambda i: place_live(buyer, w, claim=claim.pk))
     assert sum(isinstance(r, Order) for r in results) == 1, results
     assert {r.code for r in results if isinstance(r, DomainError)} == {"claim_expired"}
     claim.refresh_from_db()
@@ -167,7 +159,7 @@ def test_reconcile_settles_what_a_killed_process_left():
     w = world()
     buyer = user("killed")
     now = timezone.now()
-    order = _place(buyer, w, qty=2, now=now)
+    order = place_live(buyer, w, qty=2, now=now)
     gate = offer_gate(w["session"].pk, w["product"].pk)
     # A process took units and died before writing its order: the units come back.
     stock_take(buyer_id=buyer.pk, session_id=w["session"].pk,
@@ -196,7 +188,7 @@ def test_stock_is_coalesced_and_the_ticker_masks_the_buyer():
     w = world()
     session = w["session"].pk
     for name in ("Somchai", "Mali", "Nok"):
-        _place(user(name), w, qty=1)
+        place_live(user(name), w, qty=1)
     tickers = _frames(session, "order.ticker")
     assert tickers == [
         {"buyer": "S***i", "product": w["product"].pk, "qty": 1},
@@ -241,9 +233,10 @@ def test_random_sequences_conserve_stock_and_coupons(steps):
         now += timedelta(seconds=1)
         try:
             if action == "place":
-                _place(buyers[who], w, qty=qty, method="promptpay", now=now)
+                place_live(buyers[who], w, qty=qty, method="promptpay", now=now)
             elif action == "place_coupon":
-                _place(buyers[who], w, qty=qty, claim=claims[who].pk, method="promptpay", now=now)
+                claim = claims[who].pk
+                place_live(buyers[who], w, qty=qty, claim=claim, method="promptpay", now=now)
             elif action == "cancel":
                 order = Order.objects.filter(buyer=buyers[who]).order_by("?").first()
                 if order is not None:
@@ -270,14 +263,14 @@ def test_session_end_racing_orders_and_cancels_strands_nothing():
 
     w = world(stock=60, allotment=30)
     first = [user(f"c{i}") for i in range(10)]
-    placed = [_place(b, w, qty=1) for b in first]
+    placed = [place_live(b, w, qty=1) for b in first]
     late = [user(f"d{i}") for i in range(10)]
 
     def work(i: int) -> object:
         if i < 10:
             return order_cancel(order_id=placed[i].pk, actor=first[i], now=timezone.now())
         if i < 20:
-            return _place(late[i - 10], w, qty=2)
+            return place_live(late[i - 10], w, qty=2)
         return streams.session_end(session=w["session"], actor=w["host"], now=timezone.now())
 
     results = run_threads(21, work)
