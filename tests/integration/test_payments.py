@@ -52,9 +52,14 @@ def _event(payment: Payment, kind: str = "payment.succeeded", **data: str) -> di
     return {"type": kind, "data": {**body, **data}}
 
 
+def _meta(headers: dict[str, str]) -> dict[str, str]:
+    """HTTP headers as the test client takes them (``HTTP_WEBHOOK_ID=...``)."""
+    return {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+
+
 def _post(api, provider: str, payload: dict, event_id: str = "evt_1", at: datetime | None = None):
     body, headers = webhook_sign(provider=provider, event_id=event_id, payload=payload, at=at)
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    extra = _meta(headers)
     return api.post(URL.format(provider), body, content_type="application/json", **extra)
 
 
@@ -78,7 +83,7 @@ def test_a_signed_success_marks_the_order_paid_once(api, pending):
 def test_a_bad_signature_changes_nothing(api, pending):
     body, headers = webhook_sign(provider="promptpay", event_id="evt_x", payload=_event(pending))
     forged = body.replace(b"179.00", b"1.00")
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    extra = _meta(headers)
     response = api.post(URL.format("promptpay"), forged, content_type="application/json", **extra)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
@@ -88,7 +93,7 @@ def test_a_bad_signature_changes_nothing(api, pending):
 
 def test_a_signature_for_another_provider_does_not_verify(api, pending):
     body, headers = webhook_sign(provider="sandbox", event_id="evt_s", payload=_event(pending))
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    extra = _meta(headers)
     response = api.post(URL.format("promptpay"), body, content_type="application/json", **extra)
     assert response.status_code == 400
     assert _status(pending) == (PaymentStatus.PENDING, OrderStatus.PENDING_PAYMENT)
@@ -160,7 +165,7 @@ def test_hostile_headers_are_a_400(api, pending, headers):
     headers = {**headers}
     if headers.get("webhook-timestamp") == "0":
         headers["webhook-timestamp"] = str(int(datetime.now(UTC).timestamp()))
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    extra = _meta(headers)
     response = api.post(URL.format("promptpay"), b"{}", content_type="application/json", **extra)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
