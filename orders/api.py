@@ -175,4 +175,4 @@ def order_create(
         if lease is not None and not isinstance(exc, LeaseLost):
             idempotency_abandon(lease=lease)
         raise
-    return 201, selectors.order_data(order), {}
+    return 201, selectors.order_data(order, placed=True), {}
