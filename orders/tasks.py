@@ -1,10 +1,12 @@
-"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox."""
+"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox,
+delivered orders becoming final."""
 
 from celery import shared_task
 from django.utils import timezone
 
 from orders.payments.sandbox import sandbox_notify
 from orders.services.cancelling import order_expire, orders_expire_unpaid
+from orders.services.fulfilment import orders_complete_delivered
 from orders.services.stock import stock_gates_reconcile
 
 
@@ -29,3 +31,9 @@ def expire_unpaid() -> int:
 @shared_task(name="orders.reconcile_stock")
 def reconcile_stock() -> dict[str, int]:
     return stock_gates_reconcile(now=timezone.now())
+
+
+@shared_task(name="orders.complete_delivered")
+def complete_delivered() -> int:
+    """Beat's sweep: delivered orders past ``ORDER_AUTO_COMPLETE_DAYS`` become final."""
+    return orders_complete_delivered(now=timezone.now())

@@ -4,7 +4,7 @@ is lost to it."""
 
 import re
 
-_SHAPE = re.compile(r"^([A-Z]{2})(\d{8})(\d)([A-Z]{2})$")
+_SHAPE = re.compile(r"^([A-Z]{2})([0-9]{8})([0-9])([A-Z]{2})$")
 _WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 
 

@@ -28,14 +28,16 @@ KINDS = {
     "501": "delivered",
 }  # fmt: skip
 BUDDHIST_ERA = 543
-_THAI_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})([+-]\d{2}:\d{2})$")
+_THAI_DATE = re.compile(
+    r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})([+-]\d{2}:\d{2})$", re.ASCII
+)
 _Text = Annotated[str, StringConstraints(max_length=300)]
 
 
 class _Item(BaseModel):
     model_config = ConfigDict(extra="ignore")
     barcode: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,40}$")]
-    status: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
+    status: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
     status_date: Annotated[str, StringConstraints(max_length=40)]
     location: _Text = ""
     status_description: _Text = ""
