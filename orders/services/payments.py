@@ -2,7 +2,8 @@
 
 A provider may send an event twice, late, or out of order. Each event is acted on once (a
 ``WebhookEvent`` row per provider event id), the payment row is locked while one is applied,
-and ``succeeded`` is final: a ``failed`` arriving after it changes nothing, a ``succeeded``
+and ``succeeded`` is final: a ``failed`` arriving after it changes nothing, nor does a second
+``succeeded`` after the money went back, a ``succeeded``
 after a ``failed`` (the buyer tried again) wins. Money that arrives for an order already
 cancelled is recorded and flagged for refund; the order does not come back to life.
 """
@@ -109,8 +110,8 @@ def _succeeded(payment: Payment, event: PaymentEvent, now: datetime) -> Outcome:
             currency=event.data.currency,
         )
         return "ignored"
-    if payment.status == PaymentStatus.SUCCEEDED:
-        return "applied"
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+        return "applied"  # settled once: a refund that followed is not undone
     payment.status = PaymentStatus.SUCCEEDED
     payment.settled_at = now
     payment.save(update_fields=["status", "settled_at"])
