@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
-from frontend import views
+from frontend import desk, views
 from server.accounts.forms import LoginForm
 from server.accounts.views import throttled_login
 
@@ -27,4 +27,6 @@ urlpatterns = [
         login_required(TemplateView.as_view(template_name="frontend/studio.html")),
         name="studio",
     ),
+    # The seller desk: farms, products, sessions, orders, webhooks (frontend/desk.py).
+    path("desk/", include(desk.urlpatterns)),
 ]
