@@ -139,17 +139,36 @@ function deliveriesPage(root) {
     );
   }
 
+  const older = root.querySelector("[data-older]");
+  const PAGE = 50; // the API's page of deliveries, newest first; ?before=<id> pages back
+
   async function load() {
     try {
       const [endpoint, deliveries] = await Promise.all([api(`${BASE}${id}/`), api(`${BASE}${id}/deliveries/`)]);
       root.querySelector("[data-endpoint-url]").textContent = endpoint.url;
       const list = rows(deliveries);
       body.replaceChildren(...list.map(render));
+      older.hidden = list.length < PAGE;
       if (!list.length) setStatus(status, text.msgEmpty);
     } catch (err) {
       setStatus(status, err?.status === 404 ? text.msgNotFound : errorText(err), "error");
     }
   }
+
+  older.addEventListener("click", async () => {
+    const last = body.lastElementChild?.dataset.delivery;
+    if (!last) return;
+    older.disabled = true;
+    try {
+      const list = rows(await api(`${BASE}${id}/deliveries/?before=${encodeURIComponent(last)}`));
+      body.append(...list.map(render));
+      older.hidden = list.length < PAGE;
+    } catch (err) {
+      setStatus(status, errorText(err), "error");
+    } finally {
+      older.disabled = false;
+    }
+  });
 
   body.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-resend]");
