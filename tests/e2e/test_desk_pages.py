@@ -3,7 +3,11 @@ the paid orders waiting and accepts them in one go; no console errors on the way
 
 from collections.abc import Callable
 from io import BytesIO
+from pathlib import Path
+from typing import Any
 
+import pytest
+from django.test import Client
 from PIL import Image
 
 from orders.models import Order, OrderStatus, Payment
@@ -13,6 +17,12 @@ from tests.integration import order_world
 from tests.integration.order_world import place_live
 
 WIDE = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def stack_options() -> dict[str, Any]:
+    # A worker builds a session's labels; no test here needs video.
+    return {"worker": True, "media": False}
 
 
 def _paid_orders(w: dict, n: int) -> list[Order]:
@@ -85,4 +95,59 @@ def test_host_adds_a_product_schedules_a_live_and_accepts_orders(
     statuses = Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)
     assert set(statuses) == {OrderStatus.ACCEPTED}
     stack.screenshot(page, "desk")
+    stack.assert_clean(page)
+
+
+def test_host_adds_a_webhook_endpoint_sees_its_secret_once_and_disables_it(stack: Stack) -> None:
+    w = order_world.world(stock=40, allotment=10)
+    page = stack.page(w["host"], viewport=WIDE)
+    stack.open(page, "/desk/webhooks/")
+    page.get_by_text("No endpoints yet.").wait_for()
+    page.get_by_label("URL (https)").fill("http://127.0.0.1:9/talad/hooks")
+    page.get_by_label("Description").fill("Packing room tablet")
+    page.get_by_label("order.created").uncheck()
+    page.get_by_role("button", name="Add endpoint").click()
+    secret = page.locator("[data-secret]")
+    secret.wait_for()
+    assert secret.inner_text().startswith("whsec_")
+    row = page.locator("li[data-endpoint]", has_text="Packing room tablet")
+    row.wait_for()
+    assert "order.created" not in row.locator(".desk-topics").inner_text()
+    assert "order.paid" in row.locator(".desk-topics").inner_text()
+    row.get_by_role("button", name="Disable").click()
+    page.locator("li[data-endpoint]", has_text="Disabled").wait_for()
+    # the secret is not shown again once the page is left
+    page.locator("li[data-endpoint]").get_by_role("link", name="Deliveries").click()
+    page.get_by_text("Nothing sent to this endpoint yet.").wait_for()
+    assert page.locator("[data-endpoint-url]").inner_text() == "http://127.0.0.1:9/talad/hooks"
+    stack.assert_clean(page)
+
+
+def test_host_prints_a_sessions_labels_while_a_worker_builds_them(stack: Stack) -> None:
+    w = order_world.world(stock=40, allotment=10)
+    buyer = order_world.user("buyer")
+    for _ in range(3):
+        place_live(buyer, w)  # cash on delivery: accepted, to pack
+    page = stack.page(w["host"], viewport=WIDE)
+    stack.open(page, f"/desk/orders/?session={w['session'].pk}")
+    page.get_by_role("button", name="Print labels for this session").click()
+    link = page.get_by_role("link", name="Open the labels PDF")
+    link.wait_for(timeout=60_000)
+    assert link.get_attribute("href").startswith("blob:")
+    assert link.get_attribute("download") == f"labels-session-{w['session'].pk}.pdf"
+    # what the page offers is the PDF the server now answers at once
+    client = Client()
+    client.force_login(w["host"])
+    pdf = stack.http.get(
+        f"/api/sessions/{w['session'].pk}/labels.pdf",
+        headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}"},
+    )
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    assert page.locator("[data-labels-panel] progress").evaluate("(bar) => bar.value === bar.max")
+    # and the session's orders as CSV from the export form
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 1 + 3  # a header and one line per order line
     stack.assert_clean(page)
