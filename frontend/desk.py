@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Currency, Farm, Product
@@ -49,6 +50,12 @@ TRACKING_KINDS = {
     "delivered": _("Delivered"),
     "failed_attempt": _("Delivery attempt failed"),
     "returned": _("Returned to the farm"),
+}
+# History entries that are not a status the order moved to.
+HISTORY_KINDS = {
+    "placed": _("Order placed"),
+    "payment_failed": _("Payment failed"),
+    "refund_due": _("Refund due to the buyer"),
 }
 ACTORS = {
     "buyer": _("buyer"),
@@ -239,8 +246,9 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         {
             **entry,
             "label": statuses.get(entry.get("kind"))
+            or HISTORY_KINDS.get(entry.get("kind"))
             or TRACKING_KINDS.get(entry.get("kind"))
-            or str(entry.get("kind", "")).replace("_", " ").replace(".", " "),
+            or capfirst(str(entry.get("kind", "")).replace("_", " ").replace(".", " ")),
             "by_label": ACTORS.get(entry.get("by"), entry.get("by") or ""),
             "when": _when(entry.get("at")),
         }

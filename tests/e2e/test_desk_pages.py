@@ -151,3 +151,40 @@ def test_host_prints_a_sessions_labels_while_a_worker_builds_them(stack: Stack) 
     rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 1 + 3  # a header and one line per order line
     stack.assert_clean(page)
+
+
+def test_host_packs_and_ships_in_bulk_and_a_wrong_tracking_number_is_refused(stack: Stack) -> None:
+    w = order_world.world(stock=40, allotment=10)
+    buyer = order_world.user("buyer")
+    first, second = place_live(buyer, w), place_live(buyer, w)  # cash on delivery: accepted
+    page = stack.page(w["host"])  # a phone
+    stack.open(page, "/desk/orders/?status=accepted")
+    page.get_by_label("All on this page").check()
+    page.get_by_role("button", name="Mark packed").click()
+    page.get_by_text("2 done, 0 refused.").wait_for()
+    page.get_by_label("All on this page").check()
+    page.get_by_role("button", name="Ship…").click()
+    page.get_by_label("Carrier for all").select_option("thailandpost")
+    rows = page.locator("[data-ship-rows] > li")
+    rows.filter(has_text=f"#{first.pk}").get_by_label("Tracking number").fill("ef582621529th")
+    rows.filter(has_text=f"#{second.pk}").get_by_label("Tracking number").fill("EF582621528TH")
+    page.get_by_role("button", name="Mark shipped").click()
+    page.get_by_text("1 done, 1 refused.").wait_for()
+    # the good one is shipped; the wrong check digit is refused beside its input, to fix
+    assert "Shipped" in page.locator(f'tr[data-order="{first.pk}"]').inner_text()
+    refused = rows.filter(has_text=f"#{second.pk}")
+    assert refused.locator("[data-error]").inner_text() != ""
+    assert rows.count() == 1
+    refused.get_by_label("Tracking number").fill("EF123456785TH")
+    page.get_by_role("button", name="Mark shipped").click()
+    page.get_by_text("1 done, 0 refused.").wait_for()
+    assert page.locator("[data-ship-panel]").is_hidden()
+
+    # the order's own page: its shipment, its history, and no button it may not use
+    stack.open(page, f"/desk/orders/{second.pk}/")
+    assert "EF123456785TH" in page.locator(".desk-shipment").inner_text()
+    assert page.locator("section", has_text="History").locator("li").count() >= 2
+    page.wait_for_load_state("networkidle")
+    assert page.locator("button[data-action=accept]").is_hidden()
+    assert page.locator("[data-ship-form]").is_hidden()
+    stack.assert_clean(page)
