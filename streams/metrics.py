@@ -285,7 +285,7 @@ def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
         try:
             out[name.decode()] = int(value)
         except ValueError:
-            out[name.decode()] = value  # type: ignore[assignment]  # e.g. currency
+            out[name.decode()] = value.decode()  # type: ignore[assignment]  # the currency
     return out
 
 

@@ -42,7 +42,7 @@ def impact_report(
         orders.annotate(month=TruncMonth("settled_at"))
         .values("month", "farm_id", "farm__province", "farm__district", "farm__county_code",
                 "farm__poverty_county", "farm__households")
-        .annotate(income=Sum("payout"), orders=Count("id"))
+        .annotate(income=Sum("payout"), n_orders=Count("id"))
         .order_by("month", "farm_id")
     )  # fmt: skip
     farms: dict[int, dict[str, Any]] = {}
@@ -54,12 +54,12 @@ def impact_report(
     for row in per_farm_month:
         farm = farms.setdefault(row["farm_id"], {**row, "income": ZERO, "orders": 0})
         farm["income"] += row["income"]
-        farm["orders"] += row["orders"]
+        farm["orders"] += row["n_orders"]
         month = months[row["month"].date().isoformat()[:7]]
         month["income"] += row["income"]
         month["farms"] += 1
         month["households"] += row["farm__households"]
-        month["orders"] += row["orders"]
+        month["orders"] += row["n_orders"]
     provinces: dict[str, dict[str, Any]] = {}
     counties: dict[tuple[str, str, str], dict[str, Any]] = {}
     for farm in farms.values():

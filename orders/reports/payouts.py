@@ -62,10 +62,14 @@ def farm_payouts(*, farm: Farm, start: date, end: date) -> dict[str, Any]:
         }
         for o in orders.order_by("settled_at", "id")
     ]
-    sums = orders.aggregate(
-        orders=Count("id"), total=Sum("total"), promoter_discount=Sum("promoter_discount"),
-        fee=Sum("fee"), payout=Sum("payout"),
-    )  # fmt: skip
+    sums = {
+        k.removeprefix("sum_"): v
+        for k, v in orders.aggregate(
+            orders=Count("id"), sum_total=Sum("total"),
+            sum_promoter_discount=Sum("promoter_discount"), sum_fee=Sum("fee"),
+            sum_payout=Sum("payout"),
+        ).items()
+    }  # fmt: skip
     return {
         "farm": {"id": farm.pk, "name": farm.name},
         "from": start.isoformat(),

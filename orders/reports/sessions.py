@@ -156,21 +156,23 @@ def _order_money(session: LiveSession) -> dict[str, Any]:
     paid = Q(status__in=PAID) & ~Q(payment_method=PaymentMethod.COD) | Q(status__in=SETTLED)
     standing = ~Q(status__in=UNDONE)
     settled = Q(status__in=SETTLED)
-    row = with_payout(Order.objects.filter(session=session)).aggregate(
+    # Aggregate names differ from the annotations they sum (Django refuses a clash).
+    sums = with_payout(Order.objects.filter(session=session)).aggregate(
         paid_buyers=Count("buyer", filter=paid, distinct=True),
         orders_standing=Count("id", filter=standing),
         orders_cancelled=Count("id", filter=Q(status=OrderStatus.CANCELLED)),
         orders_refunded=Count("id", filter=Q(status=OrderStatus.REFUNDED)),
         orders_settled=Count("id", filter=settled),
-        gmv=Sum("subtotal", filter=standing),
-        discount=Sum("discount", filter=standing),
-        promoter_discount=Sum("promoter_discount", filter=standing),
-        shipping=Sum("shipping_fee", filter=standing),
-        fee_expected=Sum("fee", filter=standing),
-        farm_expected=Sum("payout", filter=standing),
-        farm_received=Sum("payout", filter=settled),
-        fee_settled=Sum("fee", filter=settled),
+        sum_gmv=Sum("subtotal", filter=standing),
+        sum_discount=Sum("discount", filter=standing),
+        sum_promoter_discount=Sum("promoter_discount", filter=standing),
+        sum_shipping=Sum("shipping_fee", filter=standing),
+        sum_fee_expected=Sum("fee", filter=standing),
+        sum_farm_expected=Sum("payout", filter=standing),
+        sum_farm_received=Sum("payout", filter=settled),
+        sum_fee_settled=Sum("fee", filter=settled),
     )
+    row = {k.removeprefix("sum_"): v for k, v in sums.items()}
     money_keys = ("gmv", "discount", "promoter_discount", "shipping", "fee_expected",
                   "farm_expected", "farm_received", "fee_settled")  # fmt: skip
     out: dict[str, Any] = {k: (_money(v) if k in money_keys else v) for k, v in row.items()}
