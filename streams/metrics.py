@@ -316,7 +316,7 @@ def host_numbers(session_id: int) -> dict[str, Any]:
         "viewers": presence.viewer_count(session_id),
         "orders": total.get("orders", 0),
         "units": total.get("units", 0),
-        "gmv": str(Decimal(total.get("gmv", 0)) / 100),
+        "gmv": f"{Decimal(total.get('gmv', 0)) / 100:.2f}",
         "currency": str(total.get("currency", "THB")),
         "claims": total.get("claims", 0),
         "redeemed": total.get("redeemed", 0),
