@@ -294,3 +294,33 @@ def test_impact_is_cached(live, client_for):
     cache.clear()
     assert client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json() != first
 
+
+
+def test_report_pages(live, client):
+    from django.test import Client
+
+    # the host's post-live page: charts with a title, the numbers as tables
+    client.force_login(live["host"])
+    page = client.get(f"/reports/sessions/{live['session'].pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('role="img"') == 2 and "<title id=\"viewers-t\">" in html
+    assert 'class="marker"' in html  # the drop's moment
+    assert "480.00" in html and "380.00" in html
+    assert "<script>" not in html and "onclick" not in html
+    # someone else's session is not found
+    stranger = Client()
+    stranger.force_login(user("otherhost", "host"))
+    assert stranger.get(f"/reports/sessions/{live['session'].pk}/").status_code == 404
+    # the campaign's page, for its promoter only
+    promoter = Client()
+    promoter.force_login(live["promoter"])
+    campaign = promoter.get(f"/promote/campaigns/{live['campaign'].pk}/")
+    assert campaign.status_code == 200 and "160.00" in campaign.content.decode()
+    assert stranger.get(f"/promote/campaigns/{live['campaign'].pk}/").status_code == 404
+    # impact is public, hostile filters fall back to the defaults
+    cache.clear()
+    impact = Client().get("/impact/?from=2025-01&to=2025-03")
+    assert impact.status_code == 200
+    assert "380.00" in impact.content.decode() and 'role="img"' in impact.content.decode()
+    assert Client().get("/impact/?from=2025-13&province=" + "x" * 500).status_code == 200
