@@ -5,66 +5,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0002_farm_shipping_fee'),
-        ('streams', '0002_showcase_flash_deal'),
+        ("catalog", "0002_farm_shipping_fee"),
+        ("streams", "0002_showcase_flash_deal"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SessionTotals',
+            name="SessionTotals",
             fields=[
-                ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='totals', serialize=False, to='streams.livesession')),
-                ('viewers', models.PositiveIntegerField(default=0)),
-                ('viewers_peak', models.PositiveIntegerField(default=0)),
-                ('chatters', models.PositiveIntegerField(default=0)),
-                ('claimers', models.PositiveIntegerField(default=0)),
-                ('buyers', models.PositiveIntegerField(default=0)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('flushed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="totals",
+                        serialize=False,
+                        to="streams.livesession",
+                    ),
+                ),
+                ("viewers", models.PositiveIntegerField(default=0)),
+                ("viewers_peak", models.PositiveIntegerField(default=0)),
+                ("chatters", models.PositiveIntegerField(default=0)),
+                ("claimers", models.PositiveIntegerField(default=0)),
+                ("buyers", models.PositiveIntegerField(default=0)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("flushed_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SessionMinute',
+            name="SessionMinute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('minute', models.DateTimeField()),
-                ('viewers_peak', models.PositiveIntegerField(default=0)),
-                ('viewers_sum', models.PositiveBigIntegerField(default=0)),
-                ('viewers_samples', models.PositiveIntegerField(default=0)),
-                ('new_viewers', models.PositiveIntegerField(default=0)),
-                ('chat', models.PositiveIntegerField(default=0)),
-                ('chatters', models.PositiveIntegerField(default=0)),
-                ('claims', models.PositiveIntegerField(default=0)),
-                ('claimers', models.PositiveIntegerField(default=0)),
-                ('orders', models.PositiveIntegerField(default=0)),
-                ('buyers', models.PositiveIntegerField(default=0)),
-                ('units', models.PositiveIntegerField(default=0)),
-                ('redeemed', models.PositiveIntegerField(default=0)),
-                ('gmv', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('discount', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='minutes', to='streams.livesession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("minute", models.DateTimeField()),
+                ("viewers_peak", models.PositiveIntegerField(default=0)),
+                ("viewers_sum", models.PositiveBigIntegerField(default=0)),
+                ("viewers_samples", models.PositiveIntegerField(default=0)),
+                ("new_viewers", models.PositiveIntegerField(default=0)),
+                ("chat", models.PositiveIntegerField(default=0)),
+                ("chatters", models.PositiveIntegerField(default=0)),
+                ("claims", models.PositiveIntegerField(default=0)),
+                ("claimers", models.PositiveIntegerField(default=0)),
+                ("orders", models.PositiveIntegerField(default=0)),
+                ("buyers", models.PositiveIntegerField(default=0)),
+                ("units", models.PositiveIntegerField(default=0)),
+                ("redeemed", models.PositiveIntegerField(default=0)),
+                ("gmv", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                ("discount", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="minutes",
+                        to="streams.livesession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session', 'minute'],
-                'constraints': [models.UniqueConstraint(fields=('session', 'minute'), name='session_minute_once')],
+                "ordering": ["session", "minute"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("session", "minute"), name="session_minute_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SessionProductSales',
+            name="SessionProductSales",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('orders', models.PositiveIntegerField(default=0)),
-                ('units', models.PositiveIntegerField(default=0)),
-                ('gmv', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.product')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='streams.livesession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("orders", models.PositiveIntegerField(default=0)),
+                ("units", models.PositiveIntegerField(default=0)),
+                ("gmv", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.product",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="streams.livesession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session', '-units', 'product'],
-                'constraints': [models.UniqueConstraint(fields=('session', 'product'), name='session_product_once')],
+                "ordering": ["session", "-units", "product"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("session", "product"), name="session_product_once"
+                    )
+                ],
             },
         ),
     ]
