@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 from django.views.generic import TemplateView
 
-from frontend import views
+from frontend import buyer, views
 from server.accounts.forms import LoginForm
 from server.accounts.views import throttled_login
 
@@ -27,4 +27,9 @@ urlpatterns = [
         login_required(TemplateView.as_view(template_name="frontend/studio.html")),
         name="studio",
     ),
+    # The viewer's live page and the buyer's pages (frontend/buyer.py).
+    path("live/<int:session_id>/", buyer.live, name="live"),
+    path("me/orders/", buyer.my_orders, name="my-orders"),
+    path("me/orders/<int:order_id>/", buyer.my_order, name="my-order"),
+    path("me/coupons/", buyer.my_coupons, name="my-coupons"),
 ]
