@@ -39,6 +39,7 @@ def worker_process(
     command += ["--concurrency", "1", "--without-heartbeat", "--without-gossip"]
     command += ["--without-mingle", "-l", "warning"]
     if beat:
+        Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
         command += ["-B", "-s", str(Path(settings.DATA_DIR) / f"beat-{os.getpid()}")]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     try:
