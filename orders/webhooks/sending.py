@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from django.conf import settings
@@ -54,12 +54,15 @@ class Outcome:
 
 def url_check(url: str) -> str:
     """The URL if we may post to it (http or https, a host, no credentials in it, public
-    addresses unless allowed); raises ``Refused`` otherwise."""
-    target(url)
+    addresses unless allowed); raises ``Refused`` otherwise. Where private addresses are
+    allowed, the name is not looked up here (it is before each send)."""
+    parts, port = _parts(url)
+    if not settings.WEBHOOK_ALLOW_PRIVATE:
+        _addresses(parts.hostname, port)
     return url
 
 
-def target(url: str) -> Target:
+def _parts(url: str) -> tuple[SplitResult, int]:
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -69,25 +72,34 @@ def target(url: str) -> Target:
         raise Refused("Webhook URLs are http:// or https:// with a host.")
     if parts.username is not None or parts.password is not None:
         raise Refused("Put no credentials in the URL; verify our signature instead.")
+    return parts, port
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    """The host's addresses, all public unless private ones are allowed."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise Refused(f"{parts.hostname} does not resolve.") from None
+        raise Refused(f"{host} does not resolve.") from None
     addresses = [info[4][0] for info in infos]
     if not settings.WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
             if not ip.is_global or ip.is_multicast:
                 raise Refused("Webhook URLs must reach a public address.")
-    address = addresses[0]
+    return addresses
+
+
+def target(url: str) -> Target:
+    """Where to send: the first checked address in place of the name."""
+    parts, port = _parts(url)
+    address = _addresses(parts.hostname, port)[0]
     literal = f"[{address}]" if ":" in address else address
     explicit = f":{parts.port}" if parts.port else ""
-    pinned = parts._replace(netloc=f"{literal}{explicit}").geturl()
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return Target(
-        url=pinned,
-        host=f"{parts.hostname}{explicit}"
-        if ":" not in parts.hostname
-        else f"[{parts.hostname}]{explicit}",
+        url=parts._replace(netloc=f"{literal}{explicit}").geturl(),
+        host=f"{name}{explicit}",
         sni=parts.hostname if parts.scheme == "https" else None,
     )
 
