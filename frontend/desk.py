@@ -24,24 +24,12 @@ from django.utils.translation import gettext_lazy as _
 from catalog.models import Currency, Farm, Product
 from orders import selectors as order_selectors
 from orders.models import Order, OrderStatus
+from orders.outbound import TOPICS
 from streams.models import LiveSession, SessionStatus
 
 PAGE_SIZE = 50
 # The statuses a seller acts on, in the order the work is done.
 TO_HANDLE = (OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.PACKED)
-# What outbound webhooks may subscribe to (docs/api.md, "Outbound webhooks").
-WEBHOOK_TOPICS = (
-    "order.created",
-    "order.paid",
-    "order.accepted",
-    "order.packed",
-    "order.cancelled",
-    "shipment.created",
-    "shipment.delivered",
-    "order.completed",
-    "refund.requested",
-    "refund.completed",
-)
 
 TRACKING_KINDS = {
     "picked_up": _("Picked up by the carrier"),
@@ -286,7 +274,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/desk/webhooks.html",
-        {"topics": WEBHOOK_TOPICS, "tab": "webhooks"},
+        {"topics": TOPICS, "tab": "webhooks"},
     )
 
 
