@@ -378,3 +378,13 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+# Models of the app's packages, so Django finds them under the "orders" label.
+from orders.notifications.models import Notification, NotificationStatus  # noqa: E402, F401
+from orders.webhooks.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)

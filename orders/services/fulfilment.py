@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from orders import outbound
 from orders.carriers import carrier_get
 from orders.models import Order, OrderStatus, PaymentMethod, Shipment, ShipmentStatus
+from orders.outbound import order_event
 from orders.services.payments import payment_record_cod
 from orders.services.rules import action_check
 from orders.services.transitions import order_move, order_transition
@@ -66,7 +66,7 @@ def order_ship(
             shipment = Shipment.objects.create(
                 order=order, carrier=carrier, tracking_number=number, shipped_at=now
             )
-            outbound.order_event(order=order, topic="shipment.created", now=now,
+            order_event(order=order, topic="shipment.created", now=now,
                                  data={"shipment": shipment.pk, "carrier": carrier,
                                        "tracking_number": number})  # fmt: skip
     except IntegrityError:  # shipment_tracking_once
@@ -106,7 +106,7 @@ def delivered(
         )
     if order.payment_method == PaymentMethod.COD:
         payment_record_cod(order=order, now=now)
-    outbound.order_event(order=order, topic="shipment.delivered", now=now,
+    order_event(order=order, topic="shipment.delivered", now=now,
                          data={"shipment": shipment.pk if shipment else None})  # fmt: skip
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
-from orders import outbound
 from orders.models import Order, OrderEvent
+from orders.outbound import order_event
 from server.errors import Conflict
 
 
@@ -54,7 +54,7 @@ def order_transition(
     info = {"by": by, "from": was, **(data or {})}
     OrderEvent.objects.create(order=order, kind=kind, actor=actor, data=info, at=now)
     if topic is not None:
-        outbound.order_event(order=order, topic=topic, now=now, data=data)
+        order_event(order=order, topic=topic, now=now, data=data)
     return True
 
 

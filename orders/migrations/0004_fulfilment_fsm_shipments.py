@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('catalog', '0002_farm_shipping_fee'),
         ('coupons', '0002_claim_terms'),
-        ('orders', '0002_gate_tokens_leases_deal_buyers'),
+        ('orders', '0003_webhooks_notifications'),
         ('streams', '0002_showcase_flash_deal'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
