@@ -9,6 +9,9 @@ WHERE status = <as read>``), so of two concurrent transitions exactly one wins
 what was bought at what price, so later catalogue edits change no past order.
 """
 
+import threading
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -39,6 +42,9 @@ S = OrderStatus
 # Statuses whose order gave its units (and its coupon, if unshipped) back, or never will:
 # the coupon constraint and the stock count leave them out.
 RELEASED = (S.CANCELLED, S.REFUNDED)
+
+
+_REFRESH_LOCK = threading.Lock()
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
@@ -102,6 +108,13 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"order {self.pk}"
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """django-fsm lifts the status field's protection for every Order while one refresh
+        runs; a second thread's refresh in between (two requests racing one order in one
+        process) would find it put back mid-way and fail. One refresh at a time."""
+        with _REFRESH_LOCK:
+            super().refresh_from_db(*args, **kwargs)
 
     # --- the transition table (docs/api.md "Statuses"): the only legal moves -------------
     # Who may take each, and until when, is the services' rule (orders.services.rules);

@@ -4,7 +4,7 @@ and changes nothing; deterministic at the primitive, brute-force over HTTP."""
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -44,6 +44,51 @@ def test_an_illegal_move_is_refused_by_the_table():
     assert Order.objects.get(pk=order.pk).status == "accepted"
     with pytest.raises(AttributeError):
         order.status = "delivered"  # protected: statuses move only through the table
+
+
+def test_two_threads_refreshing_orders_at_once(monkeypatch):
+    # given one thread inside a refresh (django-fsm has lifted the status's protection), and
+    # a second that starts its refresh then and reads the row only after the first is done
+    w = world()
+    order = place_live(user("b"), w, method="cod")
+    inside, leave, first_done = threading.Event(), threading.Event(), threading.Event()
+    plain = models.Model.refresh_from_db
+
+    def slow(self, *args, **kwargs):
+        if threading.current_thread().name == "first":
+            inside.set()
+            leave.wait(5)
+        else:
+            first_done.wait(5)
+        plain(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.Model, "refresh_from_db", slow)
+    errors: list[Exception] = []
+
+    def refresh() -> None:
+        try:
+            Order.objects.get(pk=order.pk).refresh_from_db()
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            if threading.current_thread().name == "first":
+                first_done.set()
+            connection.close()
+
+    first = threading.Thread(target=refresh, name="first")
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=refresh, name="second")
+    second.start()
+    second.join(0.3)
+    # when the first finishes
+    leave.set()
+    first.join(5)
+    second.join(5)
+    # then both refreshed, and the status is protected again
+    assert errors == []
+    with pytest.raises(AttributeError):
+        order.status = "delivered"
 
 
 def _race(calls) -> list[int]:
