@@ -65,7 +65,8 @@ def order_staff_view(*, order_id: int) -> Order:
     return order
 
 
-def _shipment_data(shipment: Shipment) -> dict[str, Any]:
+def shipment_data(shipment: Shipment) -> dict[str, Any]:
+    """A parcel as the order JSON lists it; also the ``shipment`` its webhooks carry."""
     carrier = CARRIERS.get(shipment.carrier)
     return {
         "id": shipment.pk,
@@ -103,7 +104,7 @@ def order_data(order: Order, viewer: User | None = None, *, placed: bool = False
         history = [{"kind": "placed", "at": _when(order.created_at), "by": "buyer"}]
     else:
         shipped = order.status in MAY_HAVE_SHIPPED
-        shipments = [_shipment_data(s) for s in order.shipments.all()] if shipped else []
+        shipments = [shipment_data(s) for s in order.shipments.all()] if shipped else []
         history = [
             {"kind": e.kind, "at": _when(e.at), "by": _by(e, order)} for e in order.events.all()
         ]

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from orders.carriers import carrier_get
 from orders.models import Order, OrderStatus, PaymentMethod, Shipment, ShipmentStatus
 from orders.outbound import order_event
+from orders.selectors import shipment_data
 from orders.services.payments import payment_record_cod
 from orders.services.rules import action_check
 from orders.services.transitions import order_move, order_transition
@@ -67,8 +68,7 @@ def order_ship(
                 order=order, carrier=carrier, tracking_number=number, shipped_at=now
             )
             order_event(order=order, topic="shipment.created", now=now,
-                                 data={"shipment": shipment.pk, "carrier": carrier,
-                                       "tracking_number": number})  # fmt: skip
+                        data={"shipment": shipment_data(shipment)})  # fmt: skip
     except IntegrityError:  # shipment_tracking_once
         order.refresh_from_db()
         raise Conflict(f"{number} is already the tracking number of another shipment.") from None
@@ -101,13 +101,13 @@ def delivered(
     order_move(order=order, name="deliver", kind="delivered", by=by, actor=actor, now=now,
                data={"shipment": shipment.pk if shipment else None})  # fmt: skip
     if shipment is not None:
-        Shipment.objects.filter(pk=shipment.pk).update(
-            status=ShipmentStatus.DELIVERED, delivered_at=at
-        )
+        shipment.status, shipment.delivered_at = ShipmentStatus.DELIVERED, at
+        shipment.save(update_fields=["status", "delivered_at"])
     if order.payment_method == PaymentMethod.COD:
         payment_record_cod(order=order, now=now)
+    # Last, after every write of the move: the event's body shows the delivered parcel.
     order_event(order=order, topic="shipment.delivered", now=now,
-                         data={"shipment": shipment.pk if shipment else None})  # fmt: skip
+                data={"shipment": shipment_data(shipment) if shipment else None})  # fmt: skip
 
 
 def order_complete(*, order_id: int, now: datetime) -> bool:
