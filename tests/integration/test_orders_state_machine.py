@@ -6,7 +6,8 @@ not from the code, says what each should do. After every step: each order is whe
 says (no state reachable outside the table), every unit of stock is in the shop, the offer or
 an order that still holds it (so stock came back exactly once per cancelled or refunded
 unshipped order), each coupon is held by at most one order, and the money adds up: each
-order's payment settled at most once, and what went back equals what was taken.
+order's payment settled at most once, and what went back equals what was taken; and the
+outbox heard each move that happened, once, in the order it happened.
 """
 
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from orders.services.payments import payment_event_apply
 from orders.services.refunds import order_refund, order_refund_request
 from orders.services.tracking import carrier_webhook_apply
 from server.errors import DomainError
+from server.outbox.models import OutboxEvent
 from server.redis import redis_client
 from tests.integration.order_world import (
     assert_claims_once,
@@ -75,6 +77,13 @@ WHO = {
     "cancel": {"buyer", "seller"}, "refund_request": {"buyer"}, "refund": {"seller", "staff"},
 }  # fmt: skip
 FORWARD = {"accept", "pack", "ship", "deliver", "refund_request", "refund"}
+# What each move tells webhooks and notifications (docs/api.md "Moving an order").
+TOPIC = {
+    "pay": "order.paid", "accept": "order.accepted", "pack": "order.packed",
+    "ship": "shipment.created", "deliver": "shipment.delivered", "complete": "order.completed",
+    "cancel": "order.cancelled", "expire": "order.cancelled",
+    "refund_request": "refund.requested", "refund": "refund.completed",
+}  # fmt: skip
 BUYER_CANCELS_FROM = {"pending_payment", "paid", "accepted"}
 ACTORS = ("buyer", "seller", "staff", "stranger")
 
@@ -308,6 +317,13 @@ class Pipeline(RuleBasedStateMachine):
             assert len(refunded) == (1 if model.refunded else 0), (model, payments)
             owed = OrderEvent.objects.filter(order_id=pk, kind="refund_due")
             assert owed.count() == (1 if model.refunded else 0), (model, list(owed.values("data")))
+
+    @invariant()
+    def each_move_is_told_once_in_order(self) -> None:
+        for pk, model in getattr(self, "orders", {}).items():
+            told = OutboxEvent.objects.filter(key=f"order:{pk}").order_by("id")
+            topics = list(told.values_list("topic", flat=True))
+            assert topics == ["order.created", *(TOPIC[a] for a in model.history)], (model, topics)
 
 
 def test_the_pipeline_follows_its_table():
