@@ -1,9 +1,7 @@
 """Reports: a session with known viewers, chat, claims and orders, built through the services;
 every number of the report, the campaign's return, the farm's payouts and the impact page
-checked exactly, and who may read each.
-
-Delivered orders are set with a queryset update: the delivery transition is another
-branch's (the merge switches these to its service)."""
+checked exactly, and who may read each. Orders are delivered through the fulfilment
+services (paid, accepted, packed, shipped, delivered), at the dates the payouts read."""
 
 import asyncio
 import csv
@@ -17,7 +15,9 @@ from django.utils import timezone
 
 from catalog.models import Farm
 from coupons.services import campaigns, claims, drops
-from orders.models import Order
+from orders.models import Order, Payment
+from orders.services.fulfilment import order_accept, order_deliver, order_pack, order_ship
+from orders.services.payments import payment_event_apply
 from streams import metrics, services
 from streams.metrics_store import session_metrics_flush
 from streams.models import SessionMinute
@@ -31,6 +31,22 @@ FEB = datetime(2025, 2, 3, 10, tzinfo=UTC)
 
 def minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
+
+
+def deliver(order: Order, host, at: datetime) -> None:
+    """Take ``order`` down the main line to ``delivered`` at ``at``, as bank and farm would."""
+    order = Order.objects.get(pk=order.pk)
+    if order.status == "pending_payment":
+        payment = Payment.objects.get(order=order)
+        event = {"id": f"evt_{order.pk}", "type": "payment.succeeded",
+                 "data": {"reference": payment.reference, "amount": str(payment.amount),
+                          "currency": payment.currency}}  # fmt: skip
+        payment_event_apply(provider=payment.provider, event=event, now=at)
+        order_accept(order_id=order.pk, actor=host, now=at)
+    order_pack(order_id=order.pk, actor=host, now=at)
+    order_ship(order_id=order.pk, actor=host, carrier="manual", tracking_number="", now=at)
+    order_deliver(order_id=order.pk, actor=host, now=at)
+    assert Order.objects.get(pk=order.pk).status == "delivered"
 
 
 @pytest.fixture
@@ -67,8 +83,8 @@ def live():
     o1 = place_live(b1, w, qty=2, claim=c1.pk, method="cod", now=t + timedelta(seconds=65))
     o2 = place_live(b2, w, qty=1, method="promptpay", now=t + timedelta(seconds=70))
     o3 = place_live(b3, w, qty=3, method="cod", now=t + timedelta(seconds=130))
-    Order.objects.filter(pk=o1.pk).update(status="delivered", updated_at=JAN)
-    Order.objects.filter(pk=o3.pk).update(status="delivered", updated_at=FEB)
+    deliver(o1, w["host"], JAN)
+    deliver(o3, w["host"], FEB)
     return {**w, "t": t, "b1": b1, "b2": b2, "b3": b3, "promoter": promoter,
             "campaign": campaign, "drop": drop, "orders": (o1, o2, o3)}  # fmt: skip
 
@@ -289,7 +305,7 @@ def test_impact(live, client_for):
 def test_impact_is_cached(live, client_for):
     cache.clear()
     first = client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json()
-    Order.objects.filter(pk=live["orders"][1].pk).update(status="delivered", updated_at=JAN)
+    deliver(live["orders"][1], live["host"], JAN)
     assert client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json() == first
     cache.clear()
     assert client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json() != first
