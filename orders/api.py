@@ -272,12 +272,19 @@ _BULK: dict[str, Callable[[dict[str, Any], Any], object]] = {
 }  # fmt: skip
 
 
+class CarrierOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    tracking = serializers.ChoiceField(choices=["s10", "free"])
+    webhook = serializers.BooleanField()
+
+
 class CarrierListView(APIView):
     """The carriers a farm may ship with, and how each is tracked."""
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=CarrierOut(many=True))
     def get(self, request: Request) -> Response:
         return Response([carrier.as_dict() for carrier in CARRIERS.values()])
 
