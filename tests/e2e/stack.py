@@ -284,6 +284,9 @@ def running(
         "MEDIA_ICE_HOST_ADDRESSES": "127.0.0.1",
         "MEDIA_RECORDING": "false",
         "ALLOWED_HOSTS": "*",
+        # CSP's connect-src names no host for "*": pages may follow WHIP/WHEP's 307 to the
+        # media process only because it is listed, as a deployment lists its media origins.
+        "MEDIA_PUBLIC_ORIGINS": media_url if media else "",
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
