@@ -266,6 +266,8 @@ export function mountLive(root) {
       stopVideo();
       showNote(root.dataset.stateEnded);
     } else if (videoOn) {
+      // Back after a pause: the connection stayed and frames flow again by themselves.
+      if (player) showNote("");
       startVideo();
     } else {
       // The host's picture paused: the connection stays, frames come back by themselves.

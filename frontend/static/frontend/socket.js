@@ -8,6 +8,9 @@
 // back-off (1 s, 2 s, 4 s ... 30 s, plus jitter), so a viewer on a weak rural link misses
 // nothing and sees nothing twice. It says honestly what state it is in through onState:
 // "connecting", "live", "reconnecting" (with the seconds until the next try) or "closed".
+// The back-off starts over only once a snapshot arrives: a server that accepts sockets and
+// drops them at once is not hammered every second. A socket that misses its pong is given
+// up on the spot (a dead link's close event can take a minute to come).
 
 const BACKOFF_MAX_S = 30;
 const PING_EVERY_MS = 25_000; // below common proxy idle timeouts
@@ -55,11 +58,9 @@ export class LiveSocket {
     const query = this.lastSeq === null ? "" : `?last_seq=${this.lastSeq}`;
     const ws = new WebSocket(base + query);
     this.ws = ws;
-    ws.addEventListener("open", () => {
-      this.attempt = 0;
-      this.heartbeat();
-    });
-    ws.addEventListener("message", (event) => this.receive(event.data));
+    ws.addEventListener("open", () => this.heartbeat());
+    // Frames of a socket already given up on (a missed pong) are not ours any more.
+    ws.addEventListener("message", (event) => ws === this.ws && this.receive(event.data));
     ws.addEventListener("close", (event) => this.closed(ws, event.code));
     ws.addEventListener("error", () => {}); // a close event always follows
   }
@@ -122,6 +123,7 @@ export class LiveSocket {
     }
     if (frame.type === "snapshot") {
       this.lastSeq = frame.data?.last_seq ?? this.lastSeq;
+      this.attempt = 0;
       this.setState("live");
       this.onEvent(frame);
       return;
@@ -135,6 +137,7 @@ export class LiveSocket {
 
   closed(ws, code) {
     if (ws !== this.ws) return;
+    this.ws = null; // its close event, if it comes later, is not a second drop
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.pong);
     for (const [id, waiter] of this.pending) {
@@ -153,8 +156,18 @@ export class LiveSocket {
     this.timers.retry = setTimeout(() => this.connect(), delayS * 1000);
   }
 
+  /** Stop waiting for the current socket: closed now, whenever its close event comes. */
+  giveUp(code) {
+    const ws = this.ws;
+    ws?.close(code);
+    this.closed(ws, code);
+  }
+
   reconnectNow() {
     clearTimeout(this.timers.retry);
+    const old = this.ws; // a try still under way would otherwise stay open, unheard
+    this.ws = null;
+    old?.close(1000);
     this.connect();
   }
 
@@ -164,7 +177,7 @@ export class LiveSocket {
       if (this.ws?.readyState !== WebSocket.OPEN) return;
       this.ws.send(JSON.stringify({ type: "ping", id: `p-${this.nextId++}`, data: {} }));
       clearTimeout(this.timers.pong);
-      this.timers.pong = setTimeout(() => this.ws?.close(4000), PONG_WITHIN_MS);
+      this.timers.pong = setTimeout(() => this.giveUp(4000), PONG_WITHIN_MS);
     }, PING_EVERY_MS);
   }
 
