@@ -241,7 +241,7 @@ class Stack:
         """Process ``name`` killed as a crash kills it (SIGKILL: no close frames, no
         goodbyes) for the ``with`` block, then started again with the same command on the
         same port; for web, the block ends once it answers again. Pages keep their
-        connections open to it, so they see what a viewer sees when a server dies."""
+        Open pages stay open: they see what a viewer sees when a server dies."""
         argv, env = self.commands[name]
         index = next(i for i, p in enumerate(self.procs) if p.args[2:] == argv)
         old = self.procs[index]

@@ -3,7 +3,10 @@ the studio page (frontend/studio.js, WHIP), a viewer in another browser context 
 on /live/<id>/ (frontend/live.js, WHEP through the media process), and the decoder's own
 counters say frames arrive. Runs in the loopback-only namespace of tests/e2e/stack.py."""
 
+import re
+
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from streams import services as streams
 from tests.e2e.stack import Stack
@@ -119,6 +122,20 @@ def test_a_viewer_sees_the_hosts_camera_on_the_live_page(stack: Stack) -> None:
     stack.open(late, f"/live/{session.pk}/")
     wait_playing(late, frames=10)
     assert late.evaluate("window.__keptPeers.length") == 1
+
+    # when the host stops the video (the session stays live) and goes live again
+    studio.click("[data-action=live]")
+    studio.locator("[data-studio][data-state=idle]").wait_for()
+    # then the viewer is told the picture paused, keeps the page and its connection
+    note = page.locator("[data-video-note]")
+    expect(note).to_have_text(re.compile(r"video paused\. It comes back by itself\.$"))
+    before = page.evaluate(DECODED)["framesDecoded"]
+    studio.click("[data-action=live]")
+    studio.locator("[data-studio][data-state=live]").wait_for(timeout=30_000)
+    # and the picture comes back by itself, without the note over it
+    expect(note).to_be_hidden(timeout=15_000)
+    again = wait_playing(page, frames=before + 30)
+    assert again["peers"] == 1, again  # the same peer connection carried on
 
     for p in (page, late, studio):
         stack.assert_clean(p)

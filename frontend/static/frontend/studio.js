@@ -6,7 +6,7 @@
 // A web process answers 307 to the media process that holds the session; fetch follows it
 // (CORS, with the session cookie). The 201's Location is the resource to DELETE.
 
-import { exchange, iceServersOf } from "./webrtc.js";
+import { exchange, hangUp, iceServersOf } from "./webrtc.js";
 
 export { iceServersFrom } from "./webrtc.js"; // kept importable from here for older callers
 
@@ -34,12 +34,7 @@ export async function publish({ whipUrl, stream, token = null, onState = () => {
     pc.close();
     throw error;
   }
-  const stop = async () => {
-    pc.close();
-    await fetch(resource, { method: "DELETE", credentials: "include", headers: auth }).catch(
-      () => {},
-    );
-  };
+  const stop = () => hangUp(pc, resource, auth);
   return { pc, resource, stop };
 }
 
