@@ -111,6 +111,13 @@ def test_the_page_reconnects_after_the_web_process_dies_and_misses_nothing(stack
         per_user_limit=1, claim_ttl_s=3600,
     )  # fmt: skip
 
+    # (every time the pill's text is written, a screen reader may speak it again)
+    page.evaluate(
+        """() => { window.__pillWrites = 0;
+                   new MutationObserver((m) => { window.__pillWrites += m.length; })
+                     .observe(document.querySelector("[data-pill]"), { childList: true }); }"""
+    )
+
     # when the web process dies (SIGKILL) and is away for a few seconds
     with stack.down("web"):
         # then the pill says so at once, for screen readers too
@@ -138,6 +145,8 @@ def test_the_page_reconnects_after_the_web_process_dies_and_misses_nothing(stack
     # then it comes back by itself (the next try is at most ~10 s away on the back-off)
     expect(pill).to_have_attribute("data-state", "live", timeout=20_000)
     assert pill.inner_text() == "Live"
+    # said twice, whatever the number of tries: "Reconnecting…", then "Live"
+    assert page.evaluate("window.__pillWrites") == 2
     # and what was published while it was away is shown, exactly once; the message deleted
     # meanwhile is gone (its deletion came before the new snapshot, which lacks it)
     expect(page.locator("[data-drop]")).to_be_visible()
@@ -286,6 +295,19 @@ async (src) => {
     ws.open(); ws.frame({ type: "snapshot", data: { last_seq: 14 } });
     ws.drop(4429);                    // flooding: four times the wait
     ws = retry(); ws.open(); ws.frame({ type: "snapshot", data: { last_seq: 14 } });
+    // back on the page: one ping now (not two while it is unanswered), another after a pong
+    const visible = () => document.dispatchEvent(new Event("visibilitychange"));
+    visible(); visible();
+    out.sentWhenVisible = [...ws.sent];
+    ws.frame({ type: "pong", reply_to: "p-x" });
+    visible();
+    out.sentAfterPong = [...ws.sent];
+    // back online while waiting for the next try: it tries now
+    ws.drop();
+    const waiting = sockets.length;
+    dispatchEvent(new Event("online"));
+    out.triedWhenOnline = sockets.length - waiting;
+    ws = sockets.at(-1); ws.open(); ws.frame({ type: "snapshot", data: { last_seq: 14 } });
     const beforeGone = timeouts();
     ws.drop(4404);                    // no such session: closed for good
     out.triesAfter4404 = timeouts() - beforeGone;
@@ -310,7 +332,7 @@ def test_live_socket_backs_off_drops_duplicates_and_gives_up_on_a_silent_link(
     out = page.evaluate(SOCKET_BY_HAND, src)
     # every event once, in order: duplicates and old seqs are dropped
     assert out["events"] == ["snapshot", 11, 12, 13, "snapshot", 14, "snapshot", "snapshot",
-                             "snapshot"], out  # fmt: skip
+                             "snapshot", "snapshot"], out  # fmt: skip
     assert out["pendingRejected"] == "network", out
     # 1, 2, 4, then 8 s (an accept without a snapshot is not a success), 1 s after a snapshot,
     # 1 s after the silent link, 4 s after flooding (4429)
@@ -326,6 +348,10 @@ def test_live_socket_backs_off_drops_duplicates_and_gives_up_on_a_silent_link(
     assert out["sentOnDead"] == ["ping"] and out["deadClosedWith"] == 4000, out
     assert out["stateAfterMissedPong"] == "reconnecting", out
     assert out["triesScheduledForDead"] == 1, out
+    # back on the page it checks the socket at once; back online it tries at once
+    assert out["sentWhenVisible"] == ["ping"], out
+    assert out["sentAfterPong"] == ["ping", "ping"], out
+    assert out["triedWhenOnline"] == 1, out
     # a session that does not exist (4404) is not retried
     assert out["triesAfter4404"] == 0 and out["states"][-1] == "closed", out
     stack.assert_clean(page)

@@ -288,6 +288,9 @@ export function mountLive(root) {
     const pill = $("pill");
     let state = socketState;
     if (socketState === "live" && status !== "live") state = status; // scheduled | ended
+    // Each try of a reconnect says "reconnecting" again: an unchanged pill is not
+    // rewritten, so a screen reader announces the change once, not once a try.
+    if (pill.dataset.state === state) return;
     pill.dataset.state = state;
     pill.textContent = root.dataset[`state${camel(state)}`] || state;
   }

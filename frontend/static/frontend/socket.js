@@ -10,7 +10,8 @@
 // "connecting", "live", "reconnecting" (with the seconds until the next try) or "closed".
 // The back-off starts over only once a snapshot arrives: a server that accepts sockets and
 // drops them at once is not hammered every second. A socket that misses its pong is given
-// up on the spot (a dead link's close event can take a minute to come).
+// up on the spot (a dead link's close event can take a minute to come), and coming back
+// online or to the page checks the socket (or tries again) at once.
 
 const BACKOFF_MAX_S = 30;
 const PING_EVERY_MS = 25_000; // below common proxy idle timeouts
@@ -42,7 +43,17 @@ export class LiveSocket {
     this.ws = null;
     this.stopped = false;
     this.timers = {};
-    addEventListener("online", () => this.state === "reconnecting" && this.reconnectNow());
+    this.pongDue = false;
+    // Back online, or back on the page (a phone's screen on again): a socket that died
+    // meanwhile is found now rather than at the next ping, and a wait for the next try is
+    // cut short.
+    const check = () => {
+      if (this.stopped) return;
+      if (this.state === "live") this.ping();
+      else if (this.state === "reconnecting" && !this.ws) this.reconnectNow();
+    };
+    addEventListener("online", check);
+    document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && check());
   }
 
   /** The server's clock now, for countdowns that must agree with the server's deadlines. */
@@ -105,6 +116,7 @@ export class LiveSocket {
     }
     if (frame.type === "pong") {
       clearTimeout(this.timers.pong);
+      this.pongDue = false;
     }
     if (frame.reply_to) {
       const waiter = this.pending.get(frame.reply_to);
@@ -140,6 +152,7 @@ export class LiveSocket {
     this.ws = null; // its close event, if it comes later, is not a second drop
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.pong);
+    this.pongDue = false;
     for (const [id, waiter] of this.pending) {
       clearTimeout(waiter.timer);
       waiter.reject(new LiveError("network", "connection lost"));
@@ -173,12 +186,16 @@ export class LiveSocket {
 
   heartbeat() {
     clearInterval(this.timers.ping);
-    this.timers.ping = setInterval(() => {
-      if (this.ws?.readyState !== WebSocket.OPEN) return;
-      this.ws.send(JSON.stringify({ type: "ping", id: `p-${this.nextId++}`, data: {} }));
-      clearTimeout(this.timers.pong);
-      this.timers.pong = setTimeout(() => this.giveUp(4000), PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
+    this.timers.ping = setInterval(() => this.ping(), PING_EVERY_MS);
+  }
+
+  /** A ping the server must answer within PONG_WITHIN_MS; one at a time, so asking again
+   * never pushes a deadline already running further out. */
+  ping() {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.pongDue) return;
+    this.ws.send(JSON.stringify({ type: "ping", id: `p-${this.nextId++}`, data: {} }));
+    this.pongDue = true;
+    this.timers.pong = setTimeout(() => this.giveUp(4000), PONG_WITHIN_MS);
   }
 
   setState(state, detail = {}) {
