@@ -6,10 +6,12 @@
 // A web process answers 307 to the media process that holds the session; fetch follows it
 // (CORS, with the session cookie). The 201's Location is the resource to DELETE.
 
+import { messages } from "./i18n.js";
 import { exchange, iceServersOf } from "./webrtc.js";
 
 export { iceServersFrom } from "./webrtc.js"; // kept importable from here for older callers
 
+const CAMERA_ERRORS = new Set(["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError", "SecurityError"]);
 const HD = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30, max: 30 } };
 
 /** Publish `stream` to the session's WHIP endpoint; returns {pc, resource, stop()}. */
@@ -54,6 +56,15 @@ export function mountStudio(root) {
   let stream = null;
   let publication = null;
 
+  const msg = messages(root);
+  // What the host reads: getUserMedia's refusals (DOMException names) and the server's
+  // codes, each in the page's language; never the browser's or the API's English message.
+  const problem = (error) => {
+    if (CAMERA_ERRORS.has(error?.name)) return msg("camera");
+    if (error?.code === "ended") return msg("ended");
+    return msg(`error-${error?.code}`) || msg("error");
+  };
+
   const setState = (state, text) => {
     root.dataset.state = state;
     status.textContent = text;
@@ -68,9 +79,12 @@ export function mountStudio(root) {
         credentials: "same-origin",
         headers: { "X-CSRFToken": csrf },
       });
-      if (!started.ok) throw new Error((await started.json()).error.message);
+      if (!started.ok) {
+        const body = await started.json().catch(() => null);
+        throw Object.assign(new Error("start refused"), { code: body?.error?.code || "unavailable" });
+      }
     } else if (session.status === "ended") {
-      throw new Error(root.dataset.msgEnded);
+      throw Object.assign(new Error("ended"), { code: "ended" });
     }
   }
 
@@ -91,7 +105,7 @@ export function mountStudio(root) {
       });
       button.textContent = root.dataset.msgStop;
     } catch (error) {
-      setState("error", error.message);
+      setState("error", problem(error));
       publication = null;
     } finally {
       button.disabled = false;
