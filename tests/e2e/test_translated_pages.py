@@ -115,3 +115,37 @@ def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> 
     assert words["cod"] in sheet.inner_text()
     assert page.inner_text("[data-co-place]") == words["place"]
     stack.assert_clean(page)
+
+
+@pytest.mark.parametrize(
+    ("locale", "buy", "claim"),
+    [("th-TH", "เข้าสู่ระบบเพื่อซื้อ", "เข้าสู่ระบบเพื่อเก็บคูปอง"), ("zh-CN", "登录后购买", "登录后领取")],
+)
+def test_signed_out_the_longer_sign_in_labels_still_fit_a_phone(
+    stack: Stack, locale: str, buy: str, claim: str
+) -> None:
+    # given: a live session with a pinned product and an open drop, watched signed out
+    w = world()
+    session = w["session"]
+    streams.showcase_pin(
+        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
+    )
+    promoter = user("ploy", "promoter")
+    campaign = campaigns.campaign_create(
+        owner=promoter, name="Mango week", kind="fixed", value=Decimal("20"), budget=10,
+        per_user_limit=1, claim_ttl_s=3600,
+    )  # fmt: skip
+    drops.drop_open(
+        session=session, campaign=campaign, actor=promoter, quantity=5, duration_s=120,
+        now=timezone.now(),
+    )  # fmt: skip
+    page = stack.page(viewport=SMALL_PHONE, locale=locale)
+    stack.open(page, f"/live/{session.pk}/")
+    page.wait_for_selector('[data-pill][data-state="live"]')
+    page.wait_for_selector("[data-drop]:not([hidden])")
+    # then: both buttons ask to sign in, in that language, on screen, nothing sideways
+    assert page.inner_text("[data-buy]") == buy
+    assert page.inner_text("[data-claim]") == claim
+    assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+    stack.assert_clean(page)
