@@ -12,12 +12,10 @@ from django.utils.translation import gettext as _
 
 from coupons.selectors import campaign_stats, campaigns_visible_to
 from frontend.charts import Series, bar_chart, line_chart
-from orders.reports.api import impact_cached, impact_params
+from orders.reports.api import ImpactThrottle, impact_cached, impact_params
 from orders.reports.impact import impact_provinces
 from orders.reports.sessions import session_for_report, session_report
-from server.clientaddr import client_address
 from server.errors import DomainError, NotFound
-from server.ratelimit import hit
 
 
 def _hhmm(iso: str) -> str:
@@ -94,14 +92,18 @@ def campaign_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 def impact_page(request: HttpRequest) -> HttpResponse:
-    """Public. The numbers come from the same cache as ``/api/impact/``; computing a new
-    query is rate-limited per address like the API."""
+    """Public. The numbers come from the same cache as ``/api/impact/``, and the page spends
+    the same per-address budget (``ImpactThrottle``: the client address as
+    ``server.clientaddr`` finds it, so a forged ``X-Forwarded-For`` buys nothing)."""
     try:
         params = impact_params(request.GET)
     except DomainError:
         params = impact_params({})
-    if not hit(f"impact-page:{client_address(request.META)}", limit=60, window_s=60):
-        return HttpResponse(_("Too many requests; try again in a minute."), status=429)
+    throttle = ImpactThrottle()
+    if not throttle.allow_request(request, None):
+        response = HttpResponse(_("Too many requests; try again in a minute."), status=429)
+        response["Retry-After"] = str(int(throttle.wait() or 60))
+        return response
     impact = impact_cached(params)
     months = impact["months"]
     chart = bar_chart(

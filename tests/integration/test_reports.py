@@ -277,3 +277,46 @@ def test_report_pages(live, client):
     assert impact.status_code == 200
     assert "380.00" in impact.content.decode() and 'role="img"' in impact.content.decode()
     assert Client().get("/impact/?from=2025-13&province=" + "x" * 500).status_code == 200
+
+
+def _resolved(node, components):
+    """``node`` with every ``$ref`` into ``components`` replaced by what it names."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _resolved(components[node["$ref"].rsplit("/", 1)[1]], components)
+        return {k: _resolved(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolved(v, components) for v in node]
+    return node
+
+
+def test_answers_match_the_published_schema(live, client_for):
+    from openapi_schema_validator import OAS30Validator
+
+    cache.clear()
+    schema = client_for(None).get(
+        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    ).json()
+    components = schema["components"]["schemas"]
+
+    def check(path: str, template: str, reply) -> None:
+        assert reply.status_code == 200, reply.content
+        operation = schema["paths"][template]["get"]
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        OAS30Validator(_resolved(body, components)).validate(reply.json())
+        # every field documented is required and present (no silent drift either way)
+        assert set(_resolved(body, components)["properties"]) == set(reply.json()), path
+
+    s, farm = live["session"].pk, live["farm"].pk
+    host, promoter = client_for(live["host"]), client_for(live["promoter"])
+    for client, path, template in (
+        (host, f"/api/sessions/{s}/report/", "/api/sessions/{session_id}/report/"),
+        (promoter, f"/api/sessions/{s}/report/", "/api/sessions/{session_id}/report/"),
+        (host, f"/api/farms/{farm}/payouts/?from=2025-01-01&to=2025-02-28",
+         "/api/farms/{farm_id}/payouts/"),
+        (promoter, f"/api/campaigns/{live['campaign'].pk}/stats/", "/api/campaigns/{id}/stats/"),
+        (client_for(None), "/api/impact/?from=2025-01&to=2025-03", "/api/impact/"),
+    ):  # fmt: skip
+        check(path, template, client.get(path))
+    csv_type = schema["paths"]["/api/sessions/{session_id}/report/"]["get"]["responses"]["200"]
+    assert "text/csv" in csv_type["content"]
