@@ -3,12 +3,16 @@ campaign's return (promoter) and household impact (signed out). Each chart is dr
 the data it stands for (as many points or bars as rows, real geometry), the table beside it
 holds the same numbers, nothing scrolls sideways, and the console stays clean."""
 
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
+from coupons.services import campaigns
 from streams.metrics_store import session_metrics_flush
 from tests.e2e.stack import Stack
+from tests.integration.order_world import user, world
 from tests.integration.report_world import report_world
 
 PHONE = {"width": 360, "height": 740}
@@ -33,6 +37,24 @@ CHARTS_JS = """() => [...document.querySelectorAll("svg.chart")].map(svg => {
   };
 })"""
 SCROLL_JS = "() => document.documentElement.scrollWidth"
+# What the page cost to load: the document and everything it fetched.
+WEIGHT_JS = """() => {
+  const all = [...performance.getEntriesByType("navigation"),
+               ...performance.getEntriesByType("resource")];
+  return {bytes: all.reduce((n, e) => n + e.encodedBodySize, 0),
+          kinds: all.map(e => e.initiatorType), names: all.map(e => e.name)};
+}"""
+
+
+def assert_light(page: Any) -> None:
+    """A report on a cheap phone's data plan: the HTML (charts inline) and a few small
+    stylesheets and scripts; no images, fonts or chart libraries to fetch."""
+    weight = page.evaluate(WEIGHT_JS)
+    assert weight["bytes"] < 60_000, weight
+    fetched = dict(zip(weight["names"], weight["kinds"], strict=True))
+    assert all(kind in {"navigation", "link", "script", "css"} or name.endswith("/icon.svg")
+               for name, kind in fetched.items()), weight  # fmt: skip
+    assert len(fetched) <= 6, weight
 
 
 def table(page: Any, selector: str) -> list[list[str]]:
@@ -64,12 +86,11 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     assert all(line["width"] > 100 for line in viewers["lines"])
     assert viewers["lines"][0]["height"] > 0  # viewers 4 -> 2 -> 0
     assert viewers["markers"] == 1
-    # the funnel: five steps, each bar as tall as its count (4, 2, 2, 3, 2)
-    heights = [bar["height"] for bar in funnel["bars"]]
-    assert len(heights) == 5 and all(h > 0 and bar["width"] > 0
-                                      for h, bar in zip(heights, funnel["bars"], strict=True))
-    assert heights[0] == max(heights) and abs(heights[1] - heights[0] / 2) < 1
-    assert abs(heights[3] - heights[0] * 3 / 4) < 1
+    # the funnel: five steps, each bar as long as its count (4, 2, 2, 3, 2)
+    widths = [bar["width"] for bar in funnel["bars"]]
+    assert len(widths) == 5 and all(bar["height"] > 0 for bar in funnel["bars"])
+    assert widths[0] == max(widths) > 0 and abs(widths[1] - widths[0] / 2) < 1
+    assert abs(widths[3] - widths[0] * 3 / 4) < 1
     # the numbers behind the charts, as tables
     page.click("summary")  # the minute table is folded away
     minutes = table(page, "#timeline-h ~ details table")
@@ -83,6 +104,12 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     figures = page.inner_text("#totals-h ~ dl")
     assert "480.00" in figures and "380.00" in figures and "456.00" in figures
     assert page.evaluate(SCROLL_JS) <= 360
+    assert_light(page)
+    # the CSV link downloads the minutes and products, signed in as the page is
+    with page.expect_download() as download:
+        page.click("text=Minutes and products (CSV)")
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("minute,viewers,") and rows[-1].endswith(",Mango,3,6,480.00,1.0")
     stack.assert_clean(page)
     stack.screenshot(page, "report")
 
@@ -90,7 +117,7 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     page = stack.page(live["promoter"], viewport=PHONE)
     stack.open(page, f"/promote/campaigns/{live['campaign'].pk}/")
     [bar] = charts(page)["campaign"]["bars"]
-    assert bar["height"] > 100 and bar["width"] > 0 and bar["title"] == "Live: 160.00"
+    assert bar["width"] > 300 and bar["height"] > 0 and bar["title"] == "Live: 160.00 THB"
     assert table(page, ".report table") == [["Live", "1", "2", "1", "1", "160.00", "16.00"]]
     assert "10.0" in page.inner_text("dl.figures")  # sales per unit of cost
     assert page.evaluate(SCROLL_JS) <= 360
@@ -113,6 +140,7 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     assert table(page, "#prov-h ~ .scroll table")[0] == ["Nan", "380.00", "380.00", "1", "3"]
     assert "380.00" in page.inner_text("dl.figures")
     assert page.evaluate(SCROLL_JS) <= 360
+    assert_light(page)
     stack.assert_clean(page)
     stack.screenshot(page, "impact")
 
@@ -123,3 +151,28 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     assert len(charts(page)["impact"]["bars"]) == 3
     assert page.evaluate(SCROLL_JS) <= 360
     stack.assert_clean(page)
+
+
+def test_empty_reports_say_so(stack: Stack) -> None:
+    # given a live that has not sold anything, a campaign that never dropped, and no income
+    w = world()
+    promoter = user("promoter", "promoter")
+    campaign = campaigns.campaign_create(
+        owner=promoter, name="Not yet", kind="percent", value=Decimal("10"), budget=5,
+        per_user_limit=1, claim_ttl_s=600,
+    )  # fmt: skip
+    visits = [
+        (w["host"], f"/reports/sessions/{w['session'].pk}/", "report-empty"),
+        (promoter, f"/promote/campaigns/{campaign.pk}/", "campaign-empty"),
+        (None, "/impact/", "impact-empty"),
+    ]
+    for who, path, name in visits:
+        page = stack.page(who, viewport=PHONE)
+        stack.open(page, path)
+        # then each says plainly there is nothing yet, with no empty chart drawn
+        assert page.locator(".report .empty").first.is_visible(), path
+        assert page.evaluate("() => document.querySelectorAll('rect.bar, polyline').length") == 0
+        assert page.evaluate(SCROLL_JS) <= 360
+        stack.assert_clean(page)
+        if name == "report-empty":
+            stack.screenshot(page, name)
