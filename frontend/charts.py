@@ -126,7 +126,7 @@ def bar_chart(
     return _frame(chart_id, title, desc, body, top, labels)
 
 
-HBAR_ROW, HBAR_LABEL = 52, 20  # a row: its name above, its bar below
+HBAR_ROW, HBAR_LABEL = 64, 28  # a row: its name above, its bar below
 
 
 def hbar_chart(
@@ -143,7 +143,7 @@ def hbar_chart(
     top = max((float(v) for v in values), default=0) or 1.0
     texts = shown if shown is not None else [str(v) for v in values]
     height = PAD_TOP + HBAR_ROW * len(labels) + 4
-    plot_w = WIDTH - PAD_RIGHT - 8 - 96  # room for the value after the longest bar
+    plot_w = WIDTH - PAD_RIGHT - 8
     parts = [
         f'<svg class="chart hbars" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">',
@@ -153,13 +153,20 @@ def hbar_chart(
     for i, (label, value, text) in enumerate(zip(labels, values, texts, strict=True)):
         y = PAD_TOP + HBAR_ROW * i
         w = plot_w * float(value) / top
+        # the value after a short bar, inside the end of a long one (a phone's larger text
+        # would run off the chart)
+        inside = w > plot_w * 0.6
+        where = (
+            f'class="value inside" x="{8 + w - 6:.1f}" text-anchor="end"'
+            if inside
+            else f'class="value" x="{8 + w + 6:.1f}"'
+        )
         parts += [
             f'<text class="label" x="8" y="{y + HBAR_LABEL - 4}">{escape(label)}</text>',
             f'<rect class="bar" x="8" y="{y + HBAR_LABEL + 2}" width="{w:.1f}" '
             f'height="{HBAR_ROW - HBAR_LABEL - 10}">'
             f"<title>{escape(label)}: {escape(text)}</title></rect>",
-            f'<text class="value" x="{8 + w + 6:.1f}" y="{y + HBAR_ROW - 12}">'
-            f"{escape(text)}</text>",
+            f'<text {where} y="{y + HBAR_ROW - 12}">{escape(text)}</text>',
         ]
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)

@@ -23,8 +23,8 @@ def test_hbars_are_as_long_as_their_values_and_names_are_text() -> None:
     long, short, none = widths(svg)
     assert long > 0 and abs(short - long / 4) < 0.1 and none == 0
     # as tall as its rows: a campaign with many sessions is not squeezed
-    assert 'viewBox="0 0 640 172"' in svg
-    assert 'viewBox="0 0 640 1316"' in hbar_chart(
+    assert 'viewBox="0 0 640 208"' in svg
+    assert 'viewBox="0 0 640 1616"' in hbar_chart(
         chart_id="c", title="t", desc="d", labels=["x"] * 25, values=[1] * 25
     )
 
