@@ -1,9 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
 
-from frontend import buyer, reports, views
+from frontend import buyer, desk, reports, views
 from server.accounts.forms import LoginForm
 from server.accounts.views import throttled_login
 
@@ -40,4 +40,6 @@ urlpatterns = [
     ),
     path("promote/campaigns/<int:campaign_id>/", reports.campaign_page, name="campaign-page"),
     path("impact/", reports.impact_page, name="impact-page"),
+    # The seller desk: farms, products, sessions, orders, webhooks (frontend/desk.py).
+    path("desk/", include(desk.urlpatterns)),
 ]
