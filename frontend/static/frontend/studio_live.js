@@ -428,4 +428,4 @@ export function mountLive(root) {
 }
 
 const root = document.querySelector("[data-studio]");
-if (root) root.live = mountLive(root);
+if (root) mountLive(root);
