@@ -165,6 +165,7 @@ def test_host_runs_a_live_from_the_studio(stack: Stack, make_user: Callable[...,
     assert "1,197" in page.locator("#num-gmv").inner_text()
     assert page.locator("#num-top").inner_text() == "Nam Dok Mai mango · 3"
 
+    page.wait_for_timeout(1000)  # the numbers' highlight fades
     Stack.screenshot(page, "studio")
     stack.assert_clean(page)
     stack.assert_clean(viewer)
