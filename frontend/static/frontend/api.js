@@ -6,8 +6,9 @@
 
 /** A refusal in the contract's shape: {"error": {"code", "message", "fields"?}}. */
 export class ApiError extends Error {
-  constructor(status, code, message, fields = null, retryAfterS = null) {
+  constructor(status, code, message, fields = null, retryAfterS = null, detail = {}) {
     super(message);
+    this.detail = detail; // the whole error object: some codes carry more (`left`, ...)
     this.name = "ApiError";
     this.status = status;
     this.code = code;
@@ -67,6 +68,7 @@ export async function api(path, { method = "GET", body, headers = {}, idempotenc
     error.message || response.statusText,
     error.fields || null,
     retry !== null && Number.isFinite(retry) ? retry : null,
+    error,
   );
 }
 

@@ -96,7 +96,9 @@ export class LiveSocket {
     } catch {
       return;
     }
-    if (frame.ts) {
+    // Only frames written just now say what the server's clock reads: a replayed event
+    // keeps the `ts` of when it happened.
+    if (frame.ts && (frame.type === "snapshot" || frame.type === "pong")) {
       const ts = Date.parse(frame.ts);
       if (Number.isFinite(ts)) this.offsetMs = ts - Date.now();
     }
