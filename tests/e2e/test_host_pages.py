@@ -3,9 +3,8 @@ a host starts the session, adds and pins products, drops coupons, watches the nu
 moderates chat; a promoter creates a campaign; a newcomer signs up. No console errors;
 screenshots for docs/screenshots/."""
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,12 +14,13 @@ from django.utils import timezone
 from catalog import services as catalog
 from coupons.models import Campaign, Drop
 from coupons.services import campaigns as campaign_services
+from orders.services.placing import order_place
 from server.accounts.models import User
-from server.groups import send_to_user_async
 from streams import services as streams
 from streams.models import ShowcaseItem
 from tests.conftest import PASSWORD
 from tests.e2e.stack import Stack
+from tests.integration.order_world import ADDRESS
 
 
 @pytest.fixture
@@ -91,7 +91,6 @@ def test_host_runs_a_live_from_the_studio(stack: Stack, make_user: Callable[...,
     stack.open(page, f"/studio/{session.pk}/")
     page.get_by_text("Live channel connected.").wait_for()
     page.locator("#num-viewers", has_text="1").wait_for()  # the host's own socket
-    assert page.locator("#num-orders").inner_text() == "—"  # until host.numbers arrives
 
     # start the session
     page.click("[data-action=start]")
@@ -100,6 +99,8 @@ def test_host_runs_a_live_from_the_studio(stack: Stack, make_user: Callable[...,
 
     # a viewer joins: the count updates in place
     viewer_user = make_user("viewer", username="nok")
+    # an account made before the drop opens may claim (CLAIM_NEEDS_PRIOR_ACCOUNT)
+    User.objects.filter(pk=viewer_user.pk).update(date_joined=timezone.now() - timedelta(days=2))
     viewer = stack.page(viewer_user)
     stack.open(viewer, "/")
     assert viewer.evaluate(VIEWER_SOCKET, session.pk)
@@ -151,20 +152,20 @@ def test_host_runs_a_live_from_the_studio(stack: Stack, make_user: Callable[...,
     refused = viewer.evaluate("() => viewer.send('chat.send', {text: 'still here?'})")
     assert refused["type"] == "error" and refused["data"]["code"] == "forbidden"
 
-    # host.numbers: a per-user frame to the host's sockets, sent the way the server sends
-    # every per-user frame (server.groups), renders in place
-    top = {"id": w["mango"].pk, "name": "Nam Dok Mai mango", "units": 3}
-    numbers = {"viewers": 2, "orders": 3, "units": 4, "gmv": "1197.00", "currency": "THB",
-               "claims": 7, "redeemed": 1, "top_product": top}  # fmt: skip
-    # (on a thread of its own: Playwright's event loop runs on this one)
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, send_to_user_async(w["host"].pk, "host.numbers", numbers)).result()
-    page.locator("#num-orders", has_text="3").wait_for()
-    assert page.locator("#num-orders").inner_text() == "3"
-    assert page.locator("#num-claims").inner_text() == "7"
-    assert "1,197" in page.locator("#num-gmv").inner_text()
+    # the live numbers (host.numbers, the host's sockets only) move as the viewer claims a
+    # coupon and buys with it
+    claimed = viewer.evaluate("(drop) => viewer.send('coupon.claim', {drop})", drop.pk)
+    assert claimed["type"] == "coupon.claimed", claimed
+    page.locator("#num-claims", has_text="1").wait_for()
+    order_place(
+        buyer=viewer_user, session=session.pk, items=[{"product": w["mango"].pk, "qty": 3}],
+        claim=claimed["data"]["claim"], address=ADDRESS, payment_method="cod",
+        now=timezone.now(),
+    )  # fmt: skip
+    page.locator("#num-orders", has_text="1").wait_for()
+    assert "1,197" in page.locator("#num-gmv").inner_text()  # 3 x 399.00
     assert page.locator("#num-top").inner_text() == "Nam Dok Mai mango · 3"
-
+    assert page.locator("#num-viewers").inner_text() == "2"
     page.wait_for_timeout(1000)  # the numbers' highlight fades
     Stack.screenshot(page, "studio")
     stack.assert_clean(page)
