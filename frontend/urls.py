@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from frontend import buyer, reports, views
+from frontend import buyer, desk, reports, views
 from server.accounts.forms import LoginForm
 from server.accounts.views import throttled_login
 
@@ -38,4 +38,6 @@ urlpatterns = [
     ),
     path("promote/campaigns/<int:campaign_id>/", reports.campaign_page, name="campaign-page"),
     path("impact/", reports.impact_page, name="impact-page"),
+    # The seller desk: farms, products, sessions, orders, webhooks (frontend/desk.py).
+    path("desk/", include(desk.urlpatterns)),
 ]

@@ -14,7 +14,7 @@ LINKS = (
     ("/", _("Home"), "anyone"),
     ("/me/orders/", _("My orders"), "viewer"),
     ("/me/coupons/", _("My coupons"), "viewer"),
-    ("/desk/", _("Desk"), "host"),
+    ("/desk/", _("Seller desk"), "host"),
     ("/studio/", _("Studio"), "host"),
     ("/promote/", _("Promote"), "promoter"),
 )
