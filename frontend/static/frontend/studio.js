@@ -1,4 +1,4 @@
-// The host's studio: camera preview, go live over WHIP (RFC 9725), stop, stream health.
+// The host's studio: camera preview, go live over WHIP (RFC 9725), stop.
 //
 // `publish()` is the code path every browser publisher uses (the studio page and the
 // browser test): getUserMedia -> RTCPeerConnection(iceServers from the server's Link
@@ -52,7 +52,6 @@ export function mountStudio(root) {
   const preview = root.querySelector("video");
   const button = root.querySelector("[data-action=live]");
   const status = root.querySelector("[data-status]");
-  const health = root.querySelector("[data-health]");
   let stream = null;
   let publication = null;
 
@@ -121,17 +120,8 @@ export function mountStudio(root) {
 
   button.addEventListener("click", () => (publication ? stop() : goLive()));
 
-  // Stream health for the host, from the live channel (the `stream.health` frame).
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/live/${sessionId}/`);
-  socket.addEventListener("message", (event) => {
-    const frame = JSON.parse(event.data);
-    if (frame.type !== "stream.health") return;
-    const h = frame.data;
-    health.textContent = h.publishing
-      ? `${h.width}×${h.height} · ${h.fps} fps · ${h.bitrate_kbps} kbps · ${h.viewers} ${root.dataset.msgViewers}`
-      : "—";
-  });
+  // Stream health, numbers, showcase, drops and chat run on the live socket
+  // (frontend/studio_live.js, through socket.js): this module is the camera and WHIP only.
   setState("idle", root.dataset.msgIdle);
 }
 
