@@ -4,6 +4,7 @@ from typing import Any
 
 from catalog.errors import NotAHost, NotFarmOwner
 from catalog.models import Farm, Product
+from catalog.photos import photo_clean
 from server.accounts.models import User
 
 
@@ -26,13 +27,21 @@ def farm_update(*, farm: Farm, actor: User, **fields: Any) -> Farm:
     return farm
 
 
+def _photo(fields: dict[str, Any]) -> None:
+    """A new photo is stored as ``photo_clean`` re-encodes it (no EXIF, bounded size)."""
+    if fields.get("photo"):
+        fields["photo"] = photo_clean(fields["photo"])
+
+
 def product_create(*, actor: User, farm: Farm, **fields: Any) -> Product:
     _require_owner(farm=farm, actor=actor)
+    _photo(fields)
     return Product.objects.create(farm=farm, **fields)
 
 
 def product_update(*, product: Product, actor: User, **fields: Any) -> Product:
     _require_owner(farm=product.farm, actor=actor)
+    _photo(fields)
     for name, value in fields.items():
         setattr(product, name, value)
     product.save(update_fields=[*fields, "updated_at"])

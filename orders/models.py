@@ -241,3 +241,13 @@ class ShowcaseBuyer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} holds {self.bought} of item {self.item_id}"
+
+
+# Models of the app's packages, so Django finds them under the "orders" label.
+from orders.notifications.models import Notification, NotificationStatus  # noqa: E402, F401
+from orders.webhooks.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)

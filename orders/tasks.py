@@ -1,11 +1,14 @@
-"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox."""
+"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox,
+webhooks out and notifications."""
 
 from celery import shared_task
 from django.utils import timezone
 
+from orders.notifications.services import notification_send, notifications_sweep
 from orders.payments.sandbox import sandbox_notify
 from orders.services.cancelling import order_expire, orders_expire_unpaid
 from orders.services.stock import stock_gates_reconcile
+from orders.webhooks.services import deliveries_sweep, delivery_attempt
 
 
 @shared_task(name="orders.sandbox_notify", ignore_result=True)
@@ -29,3 +32,24 @@ def expire_unpaid() -> int:
 @shared_task(name="orders.reconcile_stock")
 def reconcile_stock() -> dict[str, int]:
     return stock_gates_reconcile(now=timezone.now())
+
+
+# acks_late + reject_on_worker_lost (also the app's defaults, server/settings.py): a worker
+# killed mid-send gives the task back; the delivery's lease and beat's sweep cover a worker
+# whose whole process died with the message unacknowledged.
+@shared_task(name="orders.webhook_deliver", ignore_result=True, acks_late=True,
+             reject_on_worker_lost=True)  # fmt: skip
+def webhook_deliver(delivery_id: int) -> str:
+    return delivery_attempt(delivery_id=delivery_id, now=timezone.now())
+
+
+@shared_task(name="orders.notify", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def notify(notification_id: int) -> str:
+    return notification_send(notification_id=notification_id, now=timezone.now())
+
+
+@shared_task(name="orders.outbound_sweep")
+def outbound_sweep() -> dict[str, int]:
+    """Beat's safety net: deliveries and notifications due whose own task was lost."""
+    now = timezone.now()
+    return {"webhooks": deliveries_sweep(now=now), "notifications": notifications_sweep(now=now)}

@@ -4,9 +4,13 @@ from rest_framework.routers import SimpleRouter
 from orders import api
 from orders.payments import api as payments_api
 from orders.reports import api as reports_api
+from orders.webhooks import api as webhooks_api
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="order")
+router.register(
+    "webhook-endpoints", webhooks_api.WebhookEndpointViewSet, basename="webhook-endpoint"
+)
 
 urlpatterns = [
     *router.urls,

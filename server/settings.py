@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "server.accounts",
+    "server.outbox",
     "catalog",
     "streams",
     "streams.media",
@@ -208,6 +209,13 @@ CELERY_BEAT_SCHEDULE = {
     "flush-session-metrics": {"task": "streams.flush_metrics", "schedule": 10.0},
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "schedule": 30.0},
     "reconcile-stock": {"task": "orders.reconcile_stock", "schedule": 5.0},
+    # Behind each commit's own relay task and each delivery's own retry task: what a lost
+    # task or a killed worker left (server.outbox, orders.webhooks, orders.notifications).
+    "outbox-relay": {"task": "outbox.relay", "schedule": env.float("OUTBOX_SWEEP_S", default=10.0)},
+    "outbound-sweep": {
+        "task": "orders.outbound_sweep",
+        "schedule": env.float("OUTBOUND_SWEEP_S", default=15.0),
+    },
 }
 
 # --- auth ----------------------------------------------------------------------------
@@ -446,3 +454,40 @@ PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678
 PAYMENT_WEBHOOK_SECRETS = env.json("PAYMENT_WEBHOOK_SECRETS", default={})
 # The sandbox card gateway and its hosted page; never on in production.
 PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=not PRODUCTION) and not PRODUCTION
+
+# --- outbox, outbound webhooks, notifications (docs/webhooks.md) -------------------------
+
+# Events one relay transaction fans out; how long a queued relay stands for the next commits.
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=200)
+OUTBOX_KICK_TTL_S = env.int("OUTBOX_KICK_TTL_S", default=5)
+# Seconds to wait after failed attempt 1, 2, ...: Standard Webhooks' example schedule (5 s,
+# 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; eight attempts over about 27 hours), each stretched
+# or shrunk at random by up to WEBHOOK_RETRY_JITTER so retries of many deliveries spread out.
+WEBHOOK_RETRY_SCHEDULE_S = env.list(
+    "WEBHOOK_RETRY_SCHEDULE_S", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.2)
+WEBHOOK_CONNECT_TIMEOUT_S = env.float("WEBHOOK_CONNECT_TIMEOUT_S", default=5.0)
+WEBHOOK_READ_TIMEOUT_S = env.float("WEBHOOK_READ_TIMEOUT_S", default=15.0)
+# How long one attempt holds its delivery: past it (the worker died mid-request) another
+# worker may try again. Longer than the timeouts above.
+WEBHOOK_LEASE_S = env.float("WEBHOOK_LEASE_S", default=60.0)
+# An endpoint whose deliveries gave up this many times in a row is disabled, its owner told.
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=5)
+# Endpoints one user may hold.
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=10)
+# Whether endpoints may be private, loopback or link-local addresses (SSRF): development,
+# the demo and tests post to receivers on this machine; a public deployment never does.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=not PRODUCTION)
+# Channels notifications go out on (server.notify); a name no app registered is skipped.
+NOTIFICATION_CHANNELS = env.list("NOTIFICATION_CHANNELS", default=["email"])
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Talad Live <no-reply@talad.invalid>")

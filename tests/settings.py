@@ -24,3 +24,7 @@ if not os.environ.get("TALAD_TEST_REAL_LIMITS"):
         "login_failures_per_username": (100000, 900),
         "register_per_address": (100000, 3600),
     }
+
+# Webhook receivers in tests are small servers on 127.0.0.1; a test that checks the refusal
+# turns this off itself.
+WEBHOOK_ALLOW_PRIVATE = True

@@ -18,6 +18,7 @@ from coupons.models import Claim, ClaimStatus
 from coupons.services.expiry import claim_release
 from orders.errors import NotCancellable
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus, ShowcaseBuyer
+from orders.outbound import order_event
 from orders.services.stock import offer_gate, product_gate, stock_changed, stock_release
 from orders.services.transitions import order_transition
 from server.accounts.models import User
@@ -81,6 +82,7 @@ def _cancel(
             order_id=order.pk, source=[was], target=OrderStatus.CANCELLED, kind=kind, now=now,
             actor=actor, data={"reason": reason, "from": was}, cancel_reason=reason,
         )  # fmt: skip
+        order_event(order=order, topic="order.cancelled", now=now, data={"reason": reason})
         if was == OrderStatus.PAID:
             OrderEvent.objects.create(
                 order=order, kind="refund_due", actor=actor, at=now,

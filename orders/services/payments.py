@@ -25,6 +25,7 @@ from orders.models import (
     PaymentStatus,
     WebhookEvent,
 )
+from orders.outbound import order_event
 from orders.services.transitions import order_transition
 from server.errors import Invalid
 
@@ -123,7 +124,9 @@ def _succeeded(payment: Payment, event: PaymentEvent, now: datetime) -> Outcome:
         now=now,
         data={"provider": payment.provider, "reference": payment.reference},
     )
-    if not paid:
+    if paid:
+        order_event(order=payment.order, topic="order.paid", now=now)
+    else:
         # The deadline passed or the buyer cancelled first: keep the money on record.
         _log(payment, "payment_after_cancel", now, reference=payment.reference, refund_due=True)
     return "applied"

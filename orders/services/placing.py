@@ -36,6 +36,7 @@ from orders.models import (
     PaymentMethod,
     ShowcaseBuyer,
 )
+from orders.outbound import order_event
 from orders.payments.providers import payment_method_check
 from orders.pricing import Line, Terms, quote
 from orders.selectors import order_data
@@ -284,6 +285,9 @@ def _write(
         order=order, kind="placed", actor=buyer, at=now,
         data={"status": status, "total": str(priced.total), "claim": claim_id},
     )  # fmt: skip
+    order_event(order=order, topic="order.created", now=now)
+    if status == OrderStatus.PAID:
+        order_event(order=order, topic="order.paid", now=now)
     response = order_data(order) if lease is not None else None
     # The hot rows last: a storm's orders of one offer queue on its row from this update to
     # their commit, so little else happens in between.

@@ -54,7 +54,11 @@ class RegisterView(APIView):
     @extend_schema(request=RegisterIn, responses={201: RegisterOut}, tags=["auth"])
     def post(self, request: Request) -> Response:
         data = validated(RegisterIn, request)
-        user = services.user_register(**data, address=client_address(request.META))
+        user = services.user_register(
+            **data,
+            address=client_address(request.META),
+            language=getattr(request, "LANGUAGE_CODE", None),
+        )
         user.token = services.token_get_or_create(user=user)
         return Response(RegisterOut(user).data, status=201)
 

@@ -2,6 +2,7 @@
 
 import unicodedata
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -45,6 +46,16 @@ class Role(models.TextChoices):
     PROMOTER = "promoter", _("Promoter")
 
 
+def default_language() -> str:
+    return settings.LANGUAGE_CODE
+
+
+def language_supported(code: str | None) -> str | None:
+    """``code`` as one of ``settings.LANGUAGES`` (``zh-Hans`` -> ``zh-hans``), else None."""
+    code = (code or "").lower()
+    return code if code in dict(settings.LANGUAGES) else None
+
+
 class CaseInsensitiveUserManager(UserManager):
     """Log in as ``Somchai``, ``somchai`` or a full-width ``SOMCHAI`` alike: every login path (the
     API, the login page, the admin, Django's ModelBackend) finds the user by this one
@@ -65,6 +76,8 @@ class User(AbstractUser):
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
     is_host = models.BooleanField(_("host"), default=False)
     is_promoter = models.BooleanField(_("promoter"), default=False)
+    # What we write to them in (notifications); one of settings.LANGUAGES.
+    language = models.CharField(_("language"), max_length=10, default=default_language)
 
     objects = CaseInsensitiveUserManager()
 

@@ -3,6 +3,7 @@
 import secrets
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from server.accounts import throttle
-from server.accounts.models import Role, User, validate_username
+from server.accounts.models import Role, User, language_supported, validate_username
 from server.errors import Conflict, Invalid, NotAuthenticated
 from server.redis import redis_client
 
@@ -25,11 +26,14 @@ def user_register(
     display_name: str = "",
     role: str = Role.VIEWER,
     address: str | None = None,
+    language: str | None = None,
 ) -> User:
     """Create a user with a role. Raises ``RateLimited`` (too many sign-ups from
     ``address``, when given), ``Invalid`` (weak password, unknown role, a display name with
     control characters or passing for someone else) and ``Conflict`` (the username, or a
-    look-alike of it, is taken; docs/api.md)."""
+    look-alike of it, is taken; docs/api.md). ``language``: what the sign-up was made in
+    (the request's language), kept for what we write to the user later; unsupported codes
+    fall back to ``settings.LANGUAGE_CODE``."""
     if address is not None:
         throttle.register_check(address=address)
     if role not in Role.values:
@@ -50,6 +54,7 @@ def user_register(
         raise Invalid(exc.messages[0], fields={"password": exc.messages}) from None
     candidate.set_password(password)
     candidate.is_promoter = role == Role.PROMOTER
+    candidate.language = language_supported(language) or settings.LANGUAGE_CODE
     try:
         # The unique normal form decides between two racing sign-ups, not the check above.
         with transaction.atomic():

@@ -166,3 +166,45 @@ def test_farm_filters(client_for, farm, make_user):
 def test_api_times_are_utc(client_for, farm):
     created = client_for(None).get(f"/api/farms/{farm.pk}/").json()["created_at"]
     assert created.endswith("Z")
+
+
+def test_product_photo_is_reencoded_without_exif_and_bounded(
+    client_for, host, product, settings, tmp_path
+):
+    # given a phone photo: 3000 x 1000 px, rotated by its EXIF orientation, with a GPS position
+    settings.MEDIA_ROOT = tmp_path
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (18.0, 47.0, 0.0)}  # GPS latitude
+    buffer = BytesIO()
+    Image.new("RGB", (3000, 1000), (40, 160, 60)).save(buffer, format="JPEG", exif=exif)
+    photo = SimpleUploadedFile("IMG_0001.jpg", buffer.getvalue(), content_type="image/jpeg")
+    # when
+    reply = client_for(host).patch(
+        f"/api/products/{product.pk}/", {"photo": photo}, format="multipart"
+    )
+    # then the stored picture is upright, at most 2048 px a side, with no metadata at all
+    assert reply.status_code == 200, reply.json()
+    product.refresh_from_db()
+    assert "IMG_0001" not in product.photo.name
+    with Image.open(product.photo.path) as stored:
+        assert stored.format == "JPEG"
+        assert stored.size == (683, 2048)
+        assert not stored.getexif()
+        assert "exif" not in stored.info
+
+
+def test_product_photo_refuses_a_decompression_bomb(client_for, host, product, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    buffer = BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buffer, format="PNG")  # 100 Mpx in a few KB
+    photo = SimpleUploadedFile("bomb.png", buffer.getvalue(), content_type="image/png")
+    reply = client_for(host).patch(
+        f"/api/products/{product.pk}/", {"photo": photo}, format="multipart"
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid"
+    assert "photo" in reply.json()["error"]["fields"]
+    product.refresh_from_db()
+    assert not product.photo

@@ -1,6 +1,7 @@
 """A real Celery worker process runs tasks end to end through Redis (no eager mode)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def worker_process(settings) -> Iterator[subprocess.Popen]:
-    """A worker on the same broker and the same (test) database as the test."""
+def worker_process(
+    settings, *, env: dict[str, str] | None = None, beat: bool = False
+) -> Iterator[subprocess.Popen]:
+    """A worker on the same broker and the same (test) database as the test; ``env`` adds
+    settings' variables, ``beat`` embeds beat (its periodic sweeps). The worker leads a
+    process group of its own, all of which is ended afterwards (or already killed)."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -28,16 +33,25 @@ def worker_process(settings) -> Iterator[subprocess.Popen]:
             f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
         ),
         "REDIS_URL": settings.REDIS_URL,
+        **(env or {}),
     }
     command = [sys.executable, "-m", "celery", "-A", "server", "worker", "--pool", "solo"]
     command += ["--concurrency", "1", "--without-heartbeat", "--without-gossip"]
     command += ["--without-mingle", "-l", "warning"]
-    worker = subprocess.Popen(command, cwd=ROOT, env=env)
+    if beat:
+        Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
+        command += ["-B", "-s", str(Path(settings.DATA_DIR) / f"beat-{os.getpid()}")]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     try:
         yield worker
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=10)
 
 
 @pytest.mark.slow

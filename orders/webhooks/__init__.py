@@ -1,0 +1,1 @@
+"""Outbound webhooks: partners' endpoints, signed deliveries with retries (docs/webhooks.md)."""
