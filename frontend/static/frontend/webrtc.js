@@ -88,7 +88,9 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
     stream.addTrack(event.track);
     if (video.srcObject !== stream) video.srcObject = stream;
   });
-  pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
+  // Once stopping, the connection's last gasps (the server hanging up first) are not news.
+  let stopping = false;
+  pc.addEventListener("connectionstatechange", () => stopping || onState(pc.connectionState));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   let resource;
@@ -98,7 +100,10 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
     pc.close();
     throw error;
   }
-  const stop = () => hangUp(pc, resource);
+  const stop = () => {
+    stopping = true;
+    return hangUp(pc, resource);
+  };
   return { pc, resource, stop };
 }
 
