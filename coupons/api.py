@@ -107,6 +107,25 @@ class StatsOut(serializers.Serializer):
     currency = serializers.CharField()
 
 
+class DropHistoryOut(serializers.ModelSerializer):
+    session_title = serializers.CharField(source="session.title", read_only=True)
+
+    class Meta:
+        model = Drop
+        fields = (
+            "id",
+            "session",
+            "session_title",
+            "quantity",
+            "claimed",
+            "opens_at",
+            "closes_at",
+            "state",
+            "close_reason",
+            "closed_at",
+        )
+
+
 class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = CampaignSerializer
     permission_classes = [IsAuthenticated]
@@ -133,6 +152,12 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
         return Response(StatsOut(selectors.campaign_stats(campaign=self.get_object())).data)
+
+    @extend_schema(responses=DropHistoryOut(many=True))
+    @action(detail=True, methods=["get"])
+    def drops(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(selectors.drops_of(campaign=self.get_object()))
+        return self.get_paginated_response(DropHistoryOut(page, many=True).data)
 
 
 class DropIn(serializers.Serializer):
@@ -186,6 +211,45 @@ class DropCancelView(APIView):
         drop = get_object_or_404(Drop.objects.select_related("campaign"), pk=drop_id)
         drop = drops.drop_cancel(drop=drop, actor=request.user, now=timezone.now())
         return Response(DropOut(drop).data)
+
+
+class SpendableCampaignOut(serializers.ModelSerializer):
+    left = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "name",
+            "kind",
+            "value",
+            "max_discount",
+            "min_spend",
+            "currency",
+            "budget",
+            "issued",
+            "left",
+            "per_user_limit",
+            "funded_by",
+            "ends_at",
+        )
+
+    def get_left(self, campaign: Campaign) -> int:
+        return campaign.budget - campaign.issued
+
+
+@extend_schema(tags=["coupons"])
+class SessionCampaignsView(ListAPIView):
+    """Running campaigns the caller may open drops of in this session."""
+
+    serializer_class = SpendableCampaignOut
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        session = get_object_or_404(LiveSession, pk=self.kwargs["session_id"])
+        return selectors.campaigns_spendable(
+            session=session, user=self.request.user, now=timezone.now()
+        )
 
 
 class ClaimOut(serializers.ModelSerializer):

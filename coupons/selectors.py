@@ -1,13 +1,15 @@
 """Coupon reads: a promoter's numbers, a viewer's coupons."""
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from coupons.models import Campaign, Claim, ClaimStatus, Drop
+from coupons.models import Campaign, CampaignStatus, Claim, ClaimStatus, Drop
 from server.accounts.models import User
+from streams.models import LiveSession
 
 # The order side adds what only it knows (discount given, orders, GMV and new buyers of
 # orders that used a coupon; ``by_session``: the same per session). Numbers from several
@@ -88,3 +90,24 @@ def claims_of(*, user: User) -> QuerySet[Claim]:
 def campaigns_visible_to(*, user: User) -> QuerySet[Campaign]:
     campaigns = Campaign.objects.prefetch_related("farms", "products", "sessions")
     return campaigns if user.is_staff else campaigns.filter(owner=user)
+
+
+def campaigns_spendable(*, session: LiveSession, user: User, now: datetime) -> QuerySet[Campaign]:
+    """Running campaigns ``user`` may open drops of in ``session`` (the rule of
+    ``coupons.services.drops.may_spend``, as a query): what the studio offers its host, so a
+    host never has to guess ids of campaigns a promoter made for its farm."""
+    campaigns = Campaign.objects.filter(status=CampaignStatus.ACTIVE).filter(
+        Q(starts_at__isnull=True) | Q(starts_at__lte=now),
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now),
+    )
+    if not user.is_staff:
+        mine = Q(owner=user)
+        if session.host_id == user.pk:
+            mine |= Q(farms=session.farm_id) | Q(sessions=session.pk)
+        campaigns = campaigns.filter(mine)
+    return campaigns.distinct().order_by("-id")
+
+
+def drops_of(*, campaign: Campaign) -> QuerySet[Drop]:
+    """A campaign's drops, newest first, with the session each ran in."""
+    return Drop.objects.filter(campaign=campaign).select_related("session").order_by("-id")

@@ -1,6 +1,8 @@
-"""Charts drawn on the server as small inline SVG: no script, no library, readable by screen
-readers (``role="img"`` with a title and a description; each page also prints the numbers
-as a table). Every chart page uses these two functions."""
+"""Charts drawn on the server as small inline SVG: no script, no library, a few kilobytes
+on a cheap phone, readable by screen readers (``role="img"`` with a title and a
+description; each page also prints the numbers as a table). Every chart page uses these
+functions: ``line_chart`` and ``bar_chart`` over time, ``hbar_chart`` for named things
+(funnel steps, sessions), whose names would not fit under a bar on a 360 px screen."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,13 +56,15 @@ def _frame(
         )
     n = len(labels)
     every = max(1, n // 8)
-    for i, label in enumerate(labels):
-        if i % every == 0 or i == n - 1:
-            x = PAD_LEFT + (plot_w * (i + 0.5) / n if n else 0)
-            parts.append(
-                f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" '
-                f'text-anchor="middle">{escape(label)}</text>'
-            )
+    shown = [i for i in range(n) if i % every == 0]
+    for k, i in enumerate(shown):
+        x = PAD_LEFT + plot_w * (i + 0.5) / n
+        # every other label is "minor": a phone hides those (reports.css), or they overlap
+        minor = " minor" if k % 2 and k != len(shown) - 1 else ""
+        parts.append(
+            f'<text class="axis{minor}" x="{x:.1f}" y="{HEIGHT - 8}" '
+            f'text-anchor="middle">{escape(labels[i])}</text>'
+        )
     parts += body
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)
@@ -120,3 +124,49 @@ def bar_chart(
             f"<title>{escape(label)}: {escape(str(value))}</title></rect>"
         )
     return _frame(chart_id, title, desc, body, top, labels)
+
+
+HBAR_ROW, HBAR_LABEL = 64, 28  # a row: its name above, its bar below
+
+
+def hbar_chart(
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    values: Sequence[Number],
+    shown: Sequence[str] | None = None,
+) -> SafeString:
+    """One horizontal bar per label, the label above it and the value (``shown``, or the
+    number) at its end: long names stay whole at any width. As tall as it has rows."""
+    top = max((float(v) for v in values), default=0) or 1.0
+    texts = shown if shown is not None else [str(v) for v in values]
+    height = PAD_TOP + HBAR_ROW * len(labels) + 4
+    plot_w = WIDTH - PAD_RIGHT - 8
+    parts = [
+        f'<svg class="chart hbars" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">',
+        f'<title id="{chart_id}-t">{escape(title)}</title>',
+        f'<desc id="{chart_id}-d">{escape(desc)}</desc>',
+    ]
+    for i, (label, value, text) in enumerate(zip(labels, values, texts, strict=True)):
+        y = PAD_TOP + HBAR_ROW * i
+        w = plot_w * float(value) / top
+        # the value after a short bar, inside the end of a long one (a phone's larger text
+        # would run off the chart)
+        inside = w > plot_w * 0.6
+        where = (
+            f'class="value inside" x="{8 + w - 6:.1f}" text-anchor="end"'
+            if inside
+            else f'class="value" x="{8 + w + 6:.1f}"'
+        )
+        parts += [
+            f'<text class="label" x="8" y="{y + HBAR_LABEL - 4}">{escape(label)}</text>',
+            f'<rect class="bar" x="8" y="{y + HBAR_LABEL + 2}" width="{w:.1f}" '
+            f'height="{HBAR_ROW - HBAR_LABEL - 10}">'
+            f"<title>{escape(label)}: {escape(text)}</title></rect>",
+            f'<text {where} y="{y + HBAR_ROW - 12}">{escape(text)}</text>',
+        ]
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)

@@ -11,17 +11,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from coupons.selectors import campaign_stats, campaigns_visible_to
-from frontend.charts import Series, bar_chart, line_chart
-from orders.reports.api import impact_cached, impact_params
+from frontend.charts import Series, bar_chart, hbar_chart, line_chart
+from orders.reports.api import ImpactThrottle, impact_cached, impact_params
 from orders.reports.impact import impact_provinces
 from orders.reports.sessions import session_for_report, session_report
-from server.clientaddr import client_address
 from server.errors import DomainError, NotFound
-from server.ratelimit import hit
 
 
 def _hhmm(iso: str) -> str:
     return timezone.localtime(datetime.fromisoformat(iso)).strftime("%H:%M")
+
+
+def _local(iso: str | None) -> datetime | None:
+    """An API time (UTC) as the reader's local time, for the template's ``date`` filter."""
+    return timezone.localtime(datetime.fromisoformat(iso)) if iso else None
 
 
 @login_required
@@ -53,7 +56,7 @@ def session_report_page(request: HttpRequest, session_id: int) -> HttpResponse:
         ],
         markers=markers,
     )
-    funnel_chart = bar_chart(
+    funnel_chart = hbar_chart(
         chart_id="funnel",
         title=_("From watching to paying"),
         desc=_("People who watched, chatted, claimed a coupon, bought, and paid."),
@@ -65,7 +68,11 @@ def session_report_page(request: HttpRequest, session_id: int) -> HttpResponse:
         "frontend/reports/session.html",
         {"report": report, "viewers_chart": viewers_chart, "funnel_chart": funnel_chart,
          "steps": [(_step(f["step"]), f["count"]) for f in report["funnel"]],
-         "rows": list(zip(labels, timeline, strict=True))},
+         "rows": list(zip(labels, timeline, strict=True)),
+         "started_at": _local(report["session"]["started_at"]),
+         # the payouts API's own rule (orders.reports.payouts.farm_for_payouts)
+         "payouts": request.user.is_staff or session.farm.owner_id == request.user.pk,
+         "drops": [(d, _local(d["opens_at"])) for d in report["drops"]]},
     )  # fmt: skip
 
 
@@ -83,25 +90,30 @@ def campaign_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
         raise Http404
     stats = campaign_stats(campaign=campaign)
     sessions = stats["sessions"]
-    chart = bar_chart(
+    chart = hbar_chart(
         chart_id="campaign",
         title=_("Sales driven per session"),
         desc=_("Value of the orders that used this campaign's coupons, per live session."),
         labels=[s["title"] or _("Outside a live") for s in sessions],
         values=[s["gmv"] for s in sessions],
+        shown=[f"{s['gmv']} {stats['currency']}" for s in sessions],
     )
     return render(request, "frontend/reports/campaign.html", {"stats": stats, "chart": chart})
 
 
 def impact_page(request: HttpRequest) -> HttpResponse:
-    """Public. The numbers come from the same cache as ``/api/impact/``; computing a new
-    query is rate-limited per address like the API."""
+    """Public. The numbers come from the same cache as ``/api/impact/``, and the page spends
+    the same per-address budget (``ImpactThrottle``: the client address as
+    ``server.clientaddr`` finds it, so a forged ``X-Forwarded-For`` buys nothing)."""
     try:
         params = impact_params(request.GET)
     except DomainError:
         params = impact_params({})
-    if not hit(f"impact-page:{client_address(request.META)}", limit=60, window_s=60):
-        return HttpResponse(_("Too many requests; try again in a minute."), status=429)
+    throttle = ImpactThrottle()
+    if not throttle.allow_request(request, None):
+        response = HttpResponse(_("Too many requests; try again in a minute."), status=429)
+        response["Retry-After"] = str(int(throttle.wait() or 60))
+        return response
     impact = impact_cached(params)
     months = impact["months"]
     chart = bar_chart(

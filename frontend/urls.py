@@ -1,7 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from django.views.generic import TemplateView
 
 from frontend import buyer, desk, reports, views
 from server.accounts.forms import LoginForm
@@ -21,12 +19,12 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # The host's studio: camera, go live over WHIP, stream health (frontend/studio.js).
-    path(
-        "studio/<int:session_id>/",
-        login_required(TemplateView.as_view(template_name="frontend/studio.html")),
-        name="studio",
-    ),
+    # Sign-up answers 429 with its form when one address signs up too often, as login does.
+    path("register/", throttled_login(views.register), name="register"),
+    path("studio/", views.studio_index, name="studio-index"),
+    # The host's studio: camera, go live over WHIP, showcase, drops, numbers, chat.
+    path("studio/<int:session_id>/", views.studio, name="studio"),
+    path("promote/", views.promote, name="promote"),
     # The viewer's live page and the buyer's pages (frontend/buyer.py).
     path("live/<int:session_id>/", buyer.live, name="live"),
     path("me/orders/", buyer.my_orders, name="my-orders"),

@@ -5,13 +5,13 @@ import csv
 import hashlib
 import io
 import re
+import unicodedata
 from datetime import date
 from typing import Any
 
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -22,14 +22,19 @@ from rest_framework.views import APIView
 from catalog.models import Currency
 from orders.reports.impact import impact_report
 from orders.reports.payouts import farm_for_payouts, farm_payouts, payout_rows
+from orders.reports.schema import CSV, DAY_OR_MONTH, FARM_PAYOUTS, FORMAT, IMPACT, SESSION_REPORT
 from orders.reports.sessions import session_for_report, session_report, session_report_rows
 from server.api import SettingsRateThrottle
 from server.errors import Invalid
 
 IMPACT_CACHE_S = 300
 MAX_PERIOD_DAYS = 3 * 366
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# Years a report can ask about: the end of a period plus a day stays a date, and no query
+# reaches PostgreSQL with a year it cannot hold.
+YEARS = (2000, 2100)
+# ASCII digits only: Python's \d also takes Thai and full-width digits.
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
 
 
 class CSVRenderer(BaseRenderer):
@@ -67,19 +72,36 @@ def _wants_csv(request: Request) -> bool:
     return request.accepted_renderer.format == "csv"
 
 
+class CSVOrJSONView(APIView):
+    """A report that answers ``?format=csv`` (or ``Accept: text/csv``) as CSV. A refusal is
+    JSON in the contract's error shape either way: a client asking for CSV still reads
+    why it was refused, and a spreadsheet never opens an error as data."""
+
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+
 def _date(raw: str | None, name: str, *, end: bool = False) -> date | None:
     """``YYYY-MM-DD``, or ``YYYY-MM`` (its first day, or with ``end`` its last)."""
     if raw in (None, ""):
         return None
     try:
-        if m := _DAY.match(raw):
-            return date(int(m[1]), int(m[2]), int(m[3]))
-        if m := _MONTH.match(raw):
+        if m := _DAY.fullmatch(raw):
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        elif m := _MONTH.fullmatch(raw):
             first = date(int(m[1]), int(m[2]), 1)
-            return _month_end(first) if end else first
+            day = _month_end(first) if end else first
+        else:
+            day = None
     except ValueError:
-        pass
-    raise Invalid(f"{name} must be a date (YYYY-MM-DD or YYYY-MM).", fields={name: ["Not a date."]})
+        day = None
+    if day is None or not YEARS[0] <= day.year <= YEARS[1]:
+        raise Invalid(f"{name} must be a date: {DAY_OR_MONTH}.", fields={name: ["Not a date."]})
+    return day
 
 
 def _month_end(first: date) -> date:
@@ -97,14 +119,17 @@ def _period(request: Request, *, default_start: date, default_end: date) -> tupl
     return start, end
 
 
-FORMAT = OpenApiParameter("format", str, enum=["json", "csv"])
-
-
-class SessionReportView(APIView):
+class SessionReportView(CSVOrJSONView):
     permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(parameters=[FORMAT], responses=OpenApiTypes.OBJECT, tags=["reports"])
+    @extend_schema(
+        summary="A session's post-live report",
+        description="For the session's host, staff, and promoters who dropped coupons in it "
+        "(`money` is null for them). Anyone else: 404.",
+        parameters=[FORMAT],
+        responses={(200, "application/json"): SESSION_REPORT, (200, "text/csv"): CSV},
+        tags=["reports"],
+    )
     def get(self, request: Request, session_id: int) -> Any:
         session, standing = session_for_report(session_id=session_id, user=request.user)
         report = session_report(session=session, now=timezone.now(), standing=standing)
@@ -113,13 +138,19 @@ class SessionReportView(APIView):
         return Response(report)
 
 
-class FarmPayoutsView(APIView):
+class FarmPayoutsView(CSVOrJSONView):
     permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), FORMAT],
-        responses=OpenApiTypes.OBJECT,
+        summary="A farm's payout statement",
+        description="Orders settled in the period (days inclusive, at most three years; "
+        "default this month) and what the farm is owed. The farm's owner and staff only.",
+        parameters=[
+            OpenApiParameter("from", str, description=DAY_OR_MONTH),
+            OpenApiParameter("to", str, description=DAY_OR_MONTH),
+            FORMAT,
+        ],
+        responses={(200, "application/json"): FARM_PAYOUTS, (200, "text/csv"): CSV},
         tags=["reports"],
     )
     def get(self, request: Request, farm_id: int) -> Any:
@@ -150,13 +181,15 @@ def impact_params(query: Any) -> dict[str, Any]:
         raise Invalid("to is before from.", fields={"to": ["Before from."]})
     if (end - start).days > MAX_PERIOD_DAYS:
         raise Invalid("At most three years at once.", fields={"to": ["Too long a period."]})
-    province = (query.get("province") or "").strip() or None
-    if province is not None and (len(province) > 100 or not province.isprintable()):
+    # NFKC: full-width or composed look-alikes typed on a phone find the province they
+    # spell; a name that only looks like one (another script) finds nothing.
+    province = unicodedata.normalize("NFKC", (query.get("province") or "")[:200]).strip()
+    if len(province) > 100 or not province.isprintable():
         raise Invalid("Not a province name.", fields={"province": ["Not a province name."]})
     currency = query.get("currency") or Currency.THB
     if currency not in Currency.values:
         raise Invalid("Unknown currency.", fields={"currency": sorted(Currency.values)})
-    return {"start": start, "end": end, "province": province, "currency": currency}
+    return {"start": start, "end": end, "province": province or None, "currency": currency}
 
 
 def impact_cached(params: dict[str, Any]) -> dict[str, Any]:
@@ -176,13 +209,17 @@ class ImpactView(APIView):
     throttle_classes = [ImpactThrottle]
 
     @extend_schema(
+        summary="Household impact",
+        description="Public. Income that reached farms, by month, province and poverty "
+        "county; whole months, at most three years (default the last twelve). Cached for "
+        f"{IMPACT_CACHE_S} s; rate-limited per client address.",
         parameters=[
-            OpenApiParameter("from", str, description="YYYY-MM"),
-            OpenApiParameter("to", str, description="YYYY-MM"),
-            OpenApiParameter("province", str),
+            OpenApiParameter("from", str, description=DAY_OR_MONTH + " (its month)"),
+            OpenApiParameter("to", str, description=DAY_OR_MONTH + " (its month)"),
+            OpenApiParameter("province", str, description="A farm's province, as listed."),
             OpenApiParameter("currency", str, enum=list(Currency.values)),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=IMPACT,
         tags=["reports"],
     )
     def get(self, request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""The login form of our pages and of the admin, on the same service as the API's."""
+"""The login and sign-up forms of our pages (and the admin's login), on the same services as
+the API's."""
 
 from typing import Any
 
@@ -8,8 +9,9 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from server.accounts import services
+from server.accounts.models import Role, User
 from server.clientaddr import client_address
-from server.errors import NotAuthenticated, RateLimited, service_error
+from server.errors import Conflict, Invalid, NotAuthenticated, RateLimited, service_error
 
 
 class ThrottledLoginMixin:
@@ -60,3 +62,58 @@ class LoginForm(ThrottledLoginMixin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     pass
+
+
+class RegisterForm(forms.Form):
+    """Sign-up on our pages through ``services.user_register``, the API's service: the same
+    name rules, password rules and per-address sign-up limit. ``retry_after_s`` and
+    ``status_code`` work as in ``ThrottledLoginMixin`` (server.accounts.views)."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    display_name = forms.CharField(label=_("Display name"), max_length=100, required=False)
+    password = forms.CharField(label=_("Password"), max_length=128, strip=False)
+    role = forms.ChoiceField(label=_("I am here to"), choices=Role.choices, initial=Role.VIEWER)
+
+    retry_after_s: int | None = None
+    status_code = 429
+
+    def __init__(self, *args: Any, request: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.user: User | None = None
+
+    def clean(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if self.errors:
+            return data
+        try:
+            self.user = services.user_register(
+                username=data["username"],
+                password=data["password"],
+                display_name=data.get("display_name", ""),
+                role=data["role"],
+                address=client_address(self.request.META),
+            )
+        except RateLimited as exc:
+            self.retry_after_s = int(exc.extra["retry_after_s"])
+            raise forms.ValidationError(
+                _("Too many sign-ups from your network. Please try again later."),
+                code="rate_limited",
+            ) from None
+        except (Invalid, Conflict) as exc:
+            fields = exc.extra.get("fields") or {}
+            for name, messages in fields.items():
+                self.add_error(name if name in self.fields else None, list(messages))
+            if not fields:
+                raise forms.ValidationError(exc.message, code=exc.code) from None
+        except Exception as exc:
+            unavailable = service_error(exc)
+            if unavailable is None:
+                raise
+            self.retry_after_s = int(unavailable.extra["retry_after_s"])
+            self.status_code = unavailable.status
+            raise forms.ValidationError(
+                _("Signing up is briefly unavailable. Please try again in a few seconds."),
+                code="unavailable",
+            ) from None
+        return data

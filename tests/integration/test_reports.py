@@ -1,92 +1,28 @@
-"""Reports: a session with known viewers, chat, claims and orders, built through the services;
-every number of the report, the campaign's return, the farm's payouts and the impact page
-checked exactly, and who may read each. Orders are delivered through the fulfilment
-services (paid, accepted, packed, shipped, delivered), at the dates the payouts read."""
+"""Reports: a session with known viewers, chat, claims and orders, built through the services
+(tests/integration/report_world.py); every number of the report, the campaign's return, the
+farm's payouts and the impact page checked exactly, and who may read each."""
 
-import asyncio
 import csv
 import io
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from catalog.models import Farm
-from coupons.services import campaigns, claims, drops
-from orders.models import Order, Payment
-from orders.services.fulfilment import order_accept, order_deliver, order_pack, order_ship
-from orders.services.payments import payment_event_apply
-from streams import metrics, services
+from coupons.services import claims, drops
+from streams import metrics
 from streams.metrics_store import session_metrics_flush
 from streams.models import SessionMinute
-from tests.integration.order_world import place_live, user, world
+from tests.integration.order_world import place_live, user
+from tests.integration.report_world import JAN, deliver, report_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-JAN = datetime(2025, 1, 15, 10, tzinfo=UTC)
-FEB = datetime(2025, 2, 3, 10, tzinfo=UTC)
-
-
-def minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
-
-
-def deliver(order: Order, host, at: datetime) -> None:
-    """Take ``order`` down the main line to ``delivered`` at ``at``, as bank and farm would."""
-    order = Order.objects.get(pk=order.pk)
-    if order.status == "pending_payment":
-        payment = Payment.objects.get(order=order)
-        event = {"id": f"evt_{order.pk}", "type": "payment.succeeded",
-                 "data": {"reference": payment.reference, "amount": str(payment.amount),
-                          "currency": payment.currency}}  # fmt: skip
-        payment_event_apply(provider=payment.provider, event=event, now=at)
-        order_accept(order_id=order.pk, actor=host, now=at)
-    order_pack(order_id=order.pk, actor=host, now=at)
-    order_ship(order_id=order.pk, actor=host, carrier="manual", tracking_number="", now=at)
-    order_deliver(order_id=order.pk, actor=host, now=at)
-    assert Order.objects.get(pk=order.pk).status == "delivered"
 
 
 @pytest.fixture
 def live():
-    """Minute T: 4 viewers join (samples 3 and 5), b1 chats twice, a drop of 2 runs out in
-    6 s (b1, b2). Minute T+1: samples 2, b2 chats, b1 orders 2 kg with the coupon (COD), b2
-    orders 1 kg (PromptPay, never paid). Minute T+2: b3 orders 3 kg (COD)."""
-    w = world(allotment=20)
-    Farm.objects.filter(pk=w["farm"].pk).update(
-        poverty_county=True, households=3, county_code="5507"
-    )
-    t = minute(timezone.now()) - timedelta(minutes=5)
-    s = w["session"]
-    b1, b2, b3 = user("b1"), user("b2"), user("b3")
-    for member in (f"u{b1.pk}", f"u{b2.pk}", f"u{b3.pk}", "anon"):
-        asyncio.run(metrics.viewer_joined(session_id=s.pk, member=member, at=t))
-    asyncio.run(metrics.viewer_joined(session_id=s.pk, member=f"u{b1.pk}", at=t))  # again
-    metrics.viewers_sample({s.pk: 3}, at=t)
-    metrics.viewers_sample({s.pk: 5}, at=t + timedelta(seconds=1))
-    metrics.viewers_sample({s.pk: 2}, at=t + timedelta(seconds=61))
-    services.chat_post(session=s, user=b1, text="hello", now=t + timedelta(seconds=10))
-    services.chat_post(session=s, user=b1, text="mango!", now=t + timedelta(seconds=11))
-    services.chat_post(session=s, user=b2, text="hi", now=t + timedelta(seconds=70))
-    promoter = user("promoter", "promoter")
-    campaign = campaigns.campaign_create(
-        owner=promoter, name="Mango season", kind="percent", value=Decimal("10"), budget=10,
-        per_user_limit=1, claim_ttl_s=3600,
-    )  # fmt: skip
-    drop = drops.drop_open(
-        session=s, campaign=campaign, actor=promoter, quantity=2, duration_s=600, now=t
-    )
-    c1 = claims.claim_create(drop_id=drop.pk, user=b1, now=t + timedelta(seconds=5))
-    claims.claim_create(drop_id=drop.pk, user=b2, now=t + timedelta(seconds=6))
-    o1 = place_live(b1, w, qty=2, claim=c1.pk, method="cod", now=t + timedelta(seconds=65))
-    o2 = place_live(b2, w, qty=1, method="promptpay", now=t + timedelta(seconds=70))
-    o3 = place_live(b3, w, qty=3, method="cod", now=t + timedelta(seconds=130))
-    deliver(o1, w["host"], JAN)
-    deliver(o3, w["host"], FEB)
-    return {**w, "t": t, "b1": b1, "b2": b2, "b3": b3, "promoter": promoter,
-            "campaign": campaign, "drop": drop, "orders": (o1, o2, o3)}  # fmt: skip
+    return report_world()
 
 
 def test_session_report_numbers(live, client_for):
@@ -340,3 +276,46 @@ def test_report_pages(live, client):
     assert impact.status_code == 200
     assert "380.00" in impact.content.decode() and 'role="img"' in impact.content.decode()
     assert Client().get("/impact/?from=2025-13&province=" + "x" * 500).status_code == 200
+
+
+def _resolved(node, components):
+    """``node`` with every ``$ref`` into ``components`` replaced by what it names."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _resolved(components[node["$ref"].rsplit("/", 1)[1]], components)
+        return {k: _resolved(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolved(v, components) for v in node]
+    return node
+
+
+def test_answers_match_the_published_schema(live, client_for):
+    from openapi_schema_validator import OAS30Validator
+
+    cache.clear()
+    schema = client_for(None).get(
+        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    ).json()
+    components = schema["components"]["schemas"]
+
+    def check(path: str, template: str, reply) -> None:
+        assert reply.status_code == 200, reply.content
+        operation = schema["paths"][template]["get"]
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        OAS30Validator(_resolved(body, components)).validate(reply.json())
+        # every field documented is required and present (no silent drift either way)
+        assert set(_resolved(body, components)["properties"]) == set(reply.json()), path
+
+    s, farm = live["session"].pk, live["farm"].pk
+    host, promoter = client_for(live["host"]), client_for(live["promoter"])
+    for client, path, template in (
+        (host, f"/api/sessions/{s}/report/", "/api/sessions/{session_id}/report/"),
+        (promoter, f"/api/sessions/{s}/report/", "/api/sessions/{session_id}/report/"),
+        (host, f"/api/farms/{farm}/payouts/?from=2025-01-01&to=2025-02-28",
+         "/api/farms/{farm_id}/payouts/"),
+        (promoter, f"/api/campaigns/{live['campaign'].pk}/stats/", "/api/campaigns/{id}/stats/"),
+        (client_for(None), "/api/impact/?from=2025-01&to=2025-03", "/api/impact/"),
+    ):  # fmt: skip
+        check(path, template, client.get(path))
+    csv_type = schema["paths"]["/api/sessions/{session_id}/report/"]["get"]["responses"]["200"]
+    assert "text/csv" in csv_type["content"]

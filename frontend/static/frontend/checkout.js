@@ -5,6 +5,7 @@
 
 import { api, newKey } from "./api.js";
 import { everySecond, formatLeft } from "./clock.js";
+import { messages } from "./i18n.js";
 import { cents, couponPreview, decimal } from "./money.js";
 
 const ADDRESS_KEY = "talad.address";
@@ -14,10 +15,6 @@ const ERRORS = {
   coupon_not_applicable: "not-applicable", rate_limited: "rate-limited", conflict: "conflict",
   unavailable: "unavailable", invalid: "invalid", network: "retry-same",
 };
-
-function fill(text, vars = {}) {
-  return Object.entries(vars).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), text || "");
-}
 
 function readAddress() {
   try {
@@ -35,7 +32,7 @@ export function mountCheckout(dialog, page) {
   const form = dialog.querySelector("[data-checkout]");
   const placed = dialog.querySelector("[data-placed]");
   const $ = (name) => dialog.querySelector(`[data-${name}]`);
-  const msg = (name, vars) => fill(dialog.dataset[`msg${name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())}`], vars);
+  const msg = messages(dialog);
   // {product, name, unitPrice, currency, unit, left}: the live page's own object, whose
   // `left` its stock events keep current while the sheet is open.
   let item = null;
@@ -136,7 +133,7 @@ export function mountCheckout(dialog, page) {
     }
     const key = ERRORS[err.code] || "other";
     // `left`: the stock events keep the item's units left current (ApiError carries no extras).
-    $("co-error").textContent = msg(key, { left: item.left ?? "" }) || err.message;
+    $("co-error").textContent = msg(key, { left: item.left ?? "" }) || msg("other");
   }
 
   function showPlaced(order) {

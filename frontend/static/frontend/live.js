@@ -7,25 +7,17 @@
 import { mountChat } from "./chat.js";
 import { mountCheckout } from "./checkout.js";
 import { everySecond, formatLeft } from "./clock.js";
+import { camel, messages } from "./i18n.js";
 import { LiveSocket } from "./socket.js";
 import { play } from "./webrtc.js";
 
 const VIDEO_RETRY_MS = [2000, 4000, 8000, 15000];
 
-function fill(text, vars = {}) {
-  return Object.entries(vars).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), text || "");
-}
-
-function camel(name) {
-  // "claim-sold_out" -> "ClaimSoldOut": the data-msg-claim-sold-out attribute's dataset key
-  return name.replace(/[-_](\w)/g, (_, c) => c.toUpperCase()).replace(/^\w/, (c) => c.toUpperCase());
-}
-
 export function mountLive(root) {
   const sessionId = Number(root.dataset.session);
   const signedIn = root.dataset.signedIn === "1";
   const $ = (name) => root.querySelector(`[data-${name}]`);
-  const msg = (name, vars) => fill(root.dataset[`msg${camel(name)}`], vars);
+  const msg = messages(root);
   const claimsKey = `talad.claims.${sessionId}`;
 
   let status = root.dataset.status; // scheduled | live | ended
@@ -266,6 +258,8 @@ export function mountLive(root) {
       stopVideo();
       showNote(root.dataset.stateEnded);
     } else if (videoOn) {
+      // Back after a pause: the connection stayed and frames flow again by themselves.
+      if (player) showNote("");
       startVideo();
     } else {
       // The host's picture paused: the connection stays, frames come back by themselves.
@@ -286,6 +280,9 @@ export function mountLive(root) {
     const pill = $("pill");
     let state = socketState;
     if (socketState === "live" && status !== "live") state = status; // scheduled | ended
+    // Each try of a reconnect says "reconnecting" again: an unchanged pill is not
+    // rewritten, so a screen reader announces the change once, not once a try.
+    if (pill.dataset.state === state) return;
     pill.dataset.state = state;
     pill.textContent = root.dataset[`state${camel(state)}`] || state;
   }

@@ -1,4 +1,4 @@
-// The host's studio: camera preview, go live over WHIP (RFC 9725), stop, stream health.
+// The host's studio: camera preview, go live over WHIP (RFC 9725), stop.
 //
 // `publish()` is the code path every browser publisher uses (the studio page and the
 // browser test): getUserMedia -> RTCPeerConnection(iceServers from the server's Link
@@ -6,10 +6,12 @@
 // A web process answers 307 to the media process that holds the session; fetch follows it
 // (CORS, with the session cookie). The 201's Location is the resource to DELETE.
 
-import { exchange, iceServersOf } from "./webrtc.js";
+import { messages } from "./i18n.js";
+import { exchange, hangUp, iceServersOf } from "./webrtc.js";
 
 export { iceServersFrom } from "./webrtc.js"; // kept importable from here for older callers
 
+const CAMERA_ERRORS = new Set(["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError", "SecurityError"]);
 const HD = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30, max: 30 } };
 
 /** Publish `stream` to the session's WHIP endpoint; returns {pc, resource, stop()}. */
@@ -34,12 +36,7 @@ export async function publish({ whipUrl, stream, token = null, onState = () => {
     pc.close();
     throw error;
   }
-  const stop = async () => {
-    pc.close();
-    await fetch(resource, { method: "DELETE", credentials: "include", headers: auth }).catch(
-      () => {},
-    );
-  };
+  const stop = () => hangUp(pc, resource, auth);
   return { pc, resource, stop };
 }
 
@@ -50,9 +47,17 @@ export function mountStudio(root) {
   const preview = root.querySelector("video");
   const button = root.querySelector("[data-action=live]");
   const status = root.querySelector("[data-status]");
-  const health = root.querySelector("[data-health]");
   let stream = null;
   let publication = null;
+
+  const msg = messages(root);
+  // What the host reads: getUserMedia's refusals (DOMException names) and the server's
+  // codes, each in the page's language; never the browser's or the API's English message.
+  const problem = (error) => {
+    if (CAMERA_ERRORS.has(error?.name)) return msg("camera");
+    if (error?.code === "ended") return msg("ended");
+    return msg(`error-${error?.code}`) || msg("error");
+  };
 
   const setState = (state, text) => {
     root.dataset.state = state;
@@ -68,9 +73,12 @@ export function mountStudio(root) {
         credentials: "same-origin",
         headers: { "X-CSRFToken": csrf },
       });
-      if (!started.ok) throw new Error((await started.json()).error.message);
+      if (!started.ok) {
+        const body = await started.json().catch(() => null);
+        throw Object.assign(new Error("start refused"), { code: body?.error?.code || "unavailable" });
+      }
     } else if (session.status === "ended") {
-      throw new Error(root.dataset.msgEnded);
+      throw Object.assign(new Error("ended"), { code: "ended" });
     }
   }
 
@@ -91,7 +99,7 @@ export function mountStudio(root) {
       });
       button.textContent = root.dataset.msgStop;
     } catch (error) {
-      setState("error", error.message);
+      setState("error", problem(error));
       publication = null;
     } finally {
       button.disabled = false;
@@ -107,17 +115,8 @@ export function mountStudio(root) {
 
   button.addEventListener("click", () => (publication ? stop() : goLive()));
 
-  // Stream health for the host, from the live channel (the `stream.health` frame).
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/live/${sessionId}/`);
-  socket.addEventListener("message", (event) => {
-    const frame = JSON.parse(event.data);
-    if (frame.type !== "stream.health") return;
-    const h = frame.data;
-    health.textContent = h.publishing
-      ? `${h.width}×${h.height} · ${h.fps} fps · ${h.bitrate_kbps} kbps · ${h.viewers} ${root.dataset.msgViewers}`
-      : "—";
-  });
+  // Stream health, numbers, showcase, drops and chat run on the live socket
+  // (frontend/studio_live.js, through socket.js): this module is the camera and WHIP only.
   setState("idle", root.dataset.msgIdle);
 }
 

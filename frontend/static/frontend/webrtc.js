@@ -88,7 +88,9 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
     stream.addTrack(event.track);
     if (video.srcObject !== stream) video.srcObject = stream;
   });
-  pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
+  // Once stopping, the connection's last gasps (the server hanging up first) are not news.
+  let stopping = false;
+  pc.addEventListener("connectionstatechange", () => stopping || onState(pc.connectionState));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   let resource;
@@ -98,9 +100,21 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
     pc.close();
     throw error;
   }
-  const stop = async () => {
-    pc.close();
-    await fetch(resource, { method: "DELETE", credentials: "include" }).catch(() => {});
+  const stop = () => {
+    stopping = true;
+    return hangUp(pc, resource);
   };
   return { pc, resource, stop };
+}
+
+/**
+ * End a WHIP/WHEP session: DELETE its resource, then close the peer connection. Closed
+ * first, the media process sees the peer go and drops the resource itself, and the DELETE
+ * meets a 404 (an error in the console on every stop). A DELETE stuck on a dead link holds
+ * the connection open at most `waitMs`.
+ */
+export async function hangUp(pc, resource, headers = {}, waitMs = 2000) {
+  const deleted = fetch(resource, { method: "DELETE", credentials: "include", headers });
+  await Promise.race([deleted.catch(() => {}), new Promise((done) => setTimeout(done, waitMs))]);
+  pc.close();
 }
