@@ -45,7 +45,10 @@ def _record(*, shipment: Shipment, scan: Scan, source: str, now: datetime) -> bo
             )  # fmt: skip
     except IntegrityError:  # tracking_event_once
         return False
-    # Locked: two scans of one parcel arriving at once settle its status one after the other.
+    # Locked, the order first as every transition locks it (then the parcel): two scans of
+    # one parcel settle its status one after the other, and a scan racing the farm's own
+    # ``deliver`` waits for it instead of deadlocking with it.
+    _orders_lock([shipment.order_id])
     shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
     if shipment.status != ShipmentStatus.DELIVERED:
         latest = shipment.events.order_by("-at", "-id").first()
@@ -59,6 +62,13 @@ def _record(*, shipment: Shipment, scan: Scan, source: str, now: datetime) -> bo
             if order.status == OrderStatus.SHIPPED:
                 delivered(order=order, shipment=shipment, by=_by(source), at=scan.at, now=now)
     return True
+
+
+def _orders_lock(ids: list[int]) -> None:
+    """Row locks on these orders, in id order (so two webhooks naming the same parcels in
+    another order cannot deadlock), held to the end of the transaction."""
+    locked = Order.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    list(locked.values_list("pk", flat=True))
 
 
 def _by(source: str) -> str:
@@ -121,6 +131,7 @@ def carrier_webhook_apply(*, carrier: str, event: dict[str, Any], now: datetime)
             s.tracking_number: s
             for s in Shipment.objects.filter(carrier=carrier, tracking_number__in=numbers)
         }
+        _orders_lock([s.order_id for s in shipments.values()])
         applied = False
         for scan in sorted(scans, key=lambda s: s.at):
             shipment = shipments.get(scan.tracking_number)

@@ -2,9 +2,10 @@
 and changes nothing; deterministic at the primitive, brute-force over HTTP."""
 
 import threading
+import time
 
 import pytest
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -139,3 +140,46 @@ def test_the_same_move_twice_at_once_happens_once():
     codes = _race([lambda: host.post(f"/api/orders/{order.pk}/pack/") for _ in range(3)])
     assert sorted(codes) == [200, 409, 409]
     assert OrderEvent.objects.filter(order=order, kind="packed").count() == 1
+
+
+def test_a_scan_racing_the_farms_deliver_waits_instead_of_deadlocking():
+    # given a parcel tracked by hand, and a transaction holding its order as the farm's
+    # ``deliver`` does (order first), about to update the parcel
+    from orders.models import Shipment
+    from orders.services.fulfilment import order_pack, order_ship
+    from orders.services.tracking import tracking_event_add
+
+    w = world()
+    order = place_live(user("b"), w, method="cod")
+    now = timezone.now()
+    order_pack(order_id=order.pk, actor=w["host"], now=now)
+    shipment = order_ship(order_id=order.pk, actor=w["host"], carrier="kerry",
+                          tracking_number="K1", now=now)  # fmt: skip
+    holding, errors = threading.Event(), []
+
+    def farm() -> None:
+        try:
+            with transaction.atomic():
+                Order.objects.select_for_update().get(pk=order.pk)
+                holding.set()
+                time.sleep(1.5)  # the scan below reaches its locks meanwhile
+                Shipment.objects.select_for_update().get(pk=shipment.pk)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=farm)
+    thread.start()
+    assert holding.wait(5)
+    # when the farm types a delivered scan meanwhile
+    try:
+        tracking_event_add(order_id=order.pk, shipment_id=shipment.pk, actor=w["host"],
+                           kind="delivered", at=None, location="", note="",
+                           now=timezone.now())  # fmt: skip
+    except Exception as exc:
+        errors.append(exc)
+    thread.join(10)
+    # then neither was chosen as a deadlock's victim, and the scan delivered the order
+    assert errors == []
+    assert Order.objects.get(pk=order.pk).status == "delivered"
