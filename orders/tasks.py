@@ -1,8 +1,10 @@
-"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox."""
+"""Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox,
+sessions' label PDFs."""
 
 from celery import shared_task
 from django.utils import timezone
 
+from orders.documents.builds import session_labels_build
 from orders.payments.sandbox import sandbox_notify
 from orders.services.cancelling import order_expire, orders_expire_unpaid
 from orders.services.stock import stock_gates_reconcile
@@ -29,3 +31,9 @@ def expire_unpaid() -> int:
 @shared_task(name="orders.reconcile_stock")
 def reconcile_stock() -> dict[str, int]:
     return stock_gates_reconcile(now=timezone.now())
+
+
+@shared_task(name="orders.build_session_labels", ignore_result=True)
+def build_session_labels(*, session_id: int, language: str, token: str) -> None:
+    """A session's labels PDF, queued by the first request for it (orders.documents.builds)."""
+    session_labels_build(session_id=session_id, language=language, token=token)

@@ -1,13 +1,26 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from orders import api
+from orders.documents import api as documents_api
 from orders.payments import api as payments_api
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="order")
 
 urlpatterns = [
+    path("orders/export.csv", documents_api.OrderExportView.as_view(), name="order-export"),
+    re_path(
+        r"^orders/(?P<pk>[0-9]{1,18})/label\.pdf$",
+        documents_api.OrderLabelView.as_view(),
+        name="order-label",
+    ),
+    # A session's path, answered here: streams knows nothing of orders.
+    re_path(
+        r"^sessions/(?P<pk>[0-9]{1,18})/labels\.pdf$",
+        documents_api.SessionLabelsView.as_view(),
+        name="session-labels",
+    ),
     *router.urls,
     path(
         "payments/webhook/<str:provider>/",

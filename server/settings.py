@@ -385,7 +385,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every step of every label at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 # --- live channel (streams, docs/protocol.md, docs/scaling.md) --------------------------
@@ -438,3 +442,11 @@ PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678
 PAYMENT_WEBHOOK_SECRETS = env.json("PAYMENT_WEBHOOK_SECRETS", default={})
 # The sandbox card gateway and its hosted page; never on in production.
 PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=not PRODUCTION) and not PRODUCTION
+
+# --- packing slips and labels (orders/documents/, docs/api.md "Labels") -------------------
+
+# Where a worker writes a session's labels PDF and web nodes read it: private (never under
+# MEDIA_ROOT, which DEBUG serves), and one folder every web node and worker share in a fleet.
+LABELS_DIR = Path(env.str("LABELS_DIR", default=str(DATA_DIR / "labels")))
+# Labels laid out per step of a session's build, each step one progress report.
+LABELS_CHUNK = env.int("LABELS_CHUNK", default=25)
