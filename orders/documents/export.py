@@ -116,9 +116,10 @@ class _Line:
         return text
 
 
-def csv_chunks(orders: QuerySet[Order], *, batch: int = BATCH) -> Iterator[str]:
+def csv_chunks(orders: QuerySet[Order], *, batch: int | None = None) -> Iterator[str]:
     """The CSV text in pieces, oldest order first: the header, then ``batch`` orders a
     piece, each piece one query (keyset on id), so memory stays flat however many orders."""
+    batch = batch or BATCH
     writer = csv.writer(_Line())
     yield BOM + writer.writerow(COLUMNS)
     after = 0
