@@ -162,15 +162,25 @@ def labels_pdf(
     chunk: int = DEFAULT_CHUNK,
     on_progress: Callable[[int], None] | None = None,
 ) -> bytes:
-    """One PDF with a label per order, in the sequence given. Layout runs ``chunk`` labels
-    per WeasyPrint document and reports the labels done after each (``on_progress``); the
-    pages are then written as one file. No orders: one page saying so."""
+    """One PDF with a label per order, in the sequence given (see ``labels_render``)."""
     count = len(orders)
+    labels = [label_data(o, position=i, count=count) for i, o in enumerate(orders, 1)]
+    return labels_render(labels, chunk=chunk, on_progress=on_progress)
+
+
+def labels_render(
+    labels: Sequence[dict[str, Any]],
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    on_progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """The PDF of ``label_data`` pages. Layout runs ``chunk`` labels per WeasyPrint document
+    and reports the labels done after each (``on_progress``); the pages are then written as
+    one file, each font embedded once. No labels: one page saying so."""
     documents = []
-    for start in range(0, count, max(1, chunk)):
-        part = orders[start : start + chunk]
-        labels = [label_data(o, position=start + i + 1, count=count) for i, o in enumerate(part)]
-        documents.append(_document(labels))
+    for start in range(0, len(labels), max(1, chunk)):
+        part = list(labels[start : start + chunk])
+        documents.append(_document(part))
         if on_progress is not None:
             on_progress(start + len(part))
     if not documents:
