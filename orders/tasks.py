@@ -1,5 +1,5 @@
 """Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox,
-sessions' label PDFs."""
+delivered orders becoming final, sessions' label PDFs."""
 
 from celery import shared_task
 from django.utils import timezone
@@ -7,6 +7,7 @@ from django.utils import timezone
 from orders.documents.builds import session_labels_build
 from orders.payments.sandbox import sandbox_notify
 from orders.services.cancelling import order_expire, orders_expire_unpaid
+from orders.services.fulfilment import orders_complete_delivered
 from orders.services.stock import stock_gates_reconcile
 
 
@@ -31,6 +32,12 @@ def expire_unpaid() -> int:
 @shared_task(name="orders.reconcile_stock")
 def reconcile_stock() -> dict[str, int]:
     return stock_gates_reconcile(now=timezone.now())
+
+
+@shared_task(name="orders.complete_delivered")
+def complete_delivered() -> int:
+    """Beat's sweep: delivered orders past ``ORDER_AUTO_COMPLETE_DAYS`` become final."""
+    return orders_complete_delivered(now=timezone.now())
 
 
 @shared_task(name="orders.build_session_labels", ignore_result=True)

@@ -27,6 +27,12 @@ urlpatterns = [
         payments_api.PaymentWebhookView.as_view(),
         name="payment-webhook",
     ),
+    path("carriers/", api.CarrierListView.as_view(), name="carriers"),
+    path(
+        "shipments/webhook/<str:carrier>/",
+        api.CarrierWebhookView.as_view(),
+        name="carrier-webhook",
+    ),
     path(
         "payments/promptpay/<str:reference>/qr/",
         payments_api.PromptPayQRView.as_view(),

@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-claims": {"task": "coupons.expire_claims", "schedule": 30.0},
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "schedule": 30.0},
     "reconcile-stock": {"task": "orders.reconcile_stock", "schedule": 5.0},
+    "complete-delivered-orders": {"task": "orders.complete_delivered", "schedule": 900.0},
 }
 
 # --- auth ----------------------------------------------------------------------------
@@ -440,6 +441,11 @@ PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678
 # Each payment provider's Standard Webhooks secret, as JSON: {"promptpay": "whsec_..."}.
 # Unset on the embedded default: derived from SECRET_KEY (orders.payments.signing).
 PAYMENT_WEBHOOK_SECRETS = env.json("PAYMENT_WEBHOOK_SECRETS", default={})
+# Each webhook carrier's Standard Webhooks secret, as JSON: {"thailandpost": "whsec_..."};
+# unset on the embedded default: derived from SECRET_KEY like the providers'.
+CARRIER_WEBHOOK_SECRETS = env.json("CARRIER_WEBHOOK_SECRETS", default={})
+# Days after delivery that an order with no refund asked becomes final (``completed``).
+ORDER_AUTO_COMPLETE_DAYS = env.int("ORDER_AUTO_COMPLETE_DAYS", default=7)
 # The sandbox card gateway and its hosted page; never on in production.
 PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=not PRODUCTION) and not PRODUCTION
 

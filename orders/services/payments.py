@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from orders.models import (
     Order,
     OrderEvent,
-    OrderStatus,
     Payment,
     PaymentMethod,
     PaymentStatus,
@@ -116,17 +115,46 @@ def _succeeded(payment: Payment, event: PaymentEvent, now: datetime) -> Outcome:
     payment.settled_at = now
     payment.save(update_fields=["status", "settled_at"])
     paid = order_transition(
-        order_id=payment.order_id,
-        source=[OrderStatus.PENDING_PAYMENT],
-        target=OrderStatus.PAID,
+        order=Order.objects.get(pk=payment.order_id),
+        name="pay",
         kind="paid",
+        by="provider",
         now=now,
+        topic="order.paid",
         data={"provider": payment.provider, "reference": payment.reference},
     )
     if not paid:
         # The deadline passed or the buyer cancelled first: keep the money on record.
         _log(payment, "payment_after_cancel", now, reference=payment.reference, refund_due=True)
     return "applied"
+
+
+def payment_record_cod(*, order: Order, now: datetime) -> Payment:
+    """Cash on delivery: the courier took the money at the door. Recorded once per order
+    (its reference is the order's), in the transaction that delivers it."""
+    return Payment.objects.create(
+        order=order, provider=PaymentMethod.COD, amount=order.total, currency=order.currency,
+        status=PaymentStatus.SUCCEEDED, reference=f"COD{order.pk}", created_at=now,
+        settled_at=now,
+    )  # fmt: skip
+
+
+def payments_refund(
+    *, order: Order, kind: str, by: str, now: datetime, actor: Any = None
+) -> Decimal:
+    """Mark the order's settled money as going back to the buyer and log ``kind`` with the
+    amount: inside the transaction that moved the order out of the paid statuses, which
+    happens once, so the money goes back once. Returns the amount."""
+    settled = list(
+        Payment.objects.select_for_update().filter(order=order, status=PaymentStatus.SUCCEEDED)
+    )
+    Payment.objects.filter(pk__in=[p.pk for p in settled]).update(status=PaymentStatus.REFUNDED)
+    amount = sum((p.amount for p in settled), Decimal("0.00"))
+    OrderEvent.objects.create(
+        order=order, kind=kind, actor=actor, at=now,
+        data={"by": by, "amount": f"{amount:.2f}", "currency": order.currency},
+    )  # fmt: skip
+    return amount
 
 
 def _log(payment: Payment, kind: str, now: datetime, **data: Any) -> None:

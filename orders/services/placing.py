@@ -26,6 +26,7 @@ from django.db.models import F
 
 from catalog.models import Farm, Product
 from coupons.models import Claim, ClaimStatus
+from orders import outbound
 from orders.errors import ClaimExpired, CouponNotApplicable, DealLimitReached, OutOfStock
 from orders.events import OrderTicker, mask
 from orders.models import (
@@ -281,7 +282,8 @@ def _write(
         order=order, kind="placed", actor=buyer, at=now,
         data={"status": status, "total": str(priced.total), "claim": claim_id},
     )  # fmt: skip
-    response = order_data(order) if lease is not None else None
+    outbound.order_event(order=order, topic="order.created", now=now, data={"status": status})
+    response = order_data(order, placed=True) if lease is not None else None
     # The hot rows last: a storm's orders of one offer queue on its row from this update to
     # their commit, so little else happens in between.
     for t in taken:
