@@ -71,8 +71,21 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = ("owner", "issued", "created_at")
 
 
+class SessionStatsOut(serializers.Serializer):
+    session = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField()
+    drops = serializers.IntegerField()
+    claimed = serializers.IntegerField()
+    redeemed = serializers.IntegerField()
+    orders = serializers.IntegerField()
+    gmv = serializers.DecimalField(**MONEY)
+    discount_given = serializers.DecimalField(**MONEY)
+
+
 class StatsOut(serializers.Serializer):
     campaign = serializers.IntegerField()
+    name = serializers.CharField()
+    funded_by = serializers.CharField()
     drops = serializers.IntegerField()
     budget = serializers.IntegerField()
     issued = serializers.IntegerField()
@@ -83,7 +96,14 @@ class StatsOut(serializers.Serializer):
     released = serializers.IntegerField()
     redemption_rate = serializers.FloatField()
     discount_given = serializers.DecimalField(**MONEY)
+    cost = serializers.DecimalField(**MONEY)
     gmv = serializers.DecimalField(**MONEY)
+    orders = serializers.IntegerField()
+    buyers = serializers.IntegerField()
+    new_buyers = serializers.IntegerField()
+    new_buyers_platform = serializers.IntegerField()
+    return_on_cost = serializers.FloatField(allow_null=True)
+    sessions = SessionStatsOut(many=True)
     currency = serializers.CharField()
 
 

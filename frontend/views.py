@@ -1,4 +1,5 @@
-"""Pages. The home page shows what is live and coming, and where the goods come from."""
+"""Pages. The home page shows what is live, coming and just ended, and where the goods come
+from."""
 
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +11,11 @@ from streams.selectors import session_list
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    sessions = session_list().exclude(status=SessionStatus.ENDED)[:12]
+    sessions = session_list()
+    live = sessions.filter(status=SessionStatus.LIVE)[:12]
+    upcoming = sessions.filter(status=SessionStatus.SCHEDULED)[:12]
+    # Ended lives still sell from their page (the showcase at catalogue prices).
+    ended = sessions.filter(status=SessionStatus.ENDED).order_by("-ended_at", "-id")[:6]
     farms = Farm.objects.annotate(
         product_count=Count("products", filter=Q(products__is_active=True))
     )[:24]
@@ -18,5 +23,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "frontend/home.html",
-        {"sessions": sessions, "farms": farms, "products": products},
+        {
+            "live": live,
+            "upcoming": upcoming,
+            "ended": ended,
+            "farms": farms,
+            "products": products,
+        },
     )

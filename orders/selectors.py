@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from coupons.models import Campaign
 from orders.carriers import CARRIERS
@@ -149,13 +149,47 @@ def order_data(order: Order, viewer: User | None = None, *, placed: bool = False
     }
 
 
-def campaign_money(campaign: Campaign) -> dict[str, Decimal]:
-    """What a campaign's coupons did in orders: the discount they gave and the orders' value
-    (GMV, before discount and shipping), cancelled and refunded orders excluded."""
-    totals = (
-        Order.objects.filter(claim__campaign=campaign)
-        .exclude(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
-        .aggregate(discount=Sum("discount"), gmv=Sum("subtotal"))
+def campaign_money(campaign: Campaign) -> dict[str, Any]:
+    """What a campaign's coupons did in orders (cancelled and refunded orders excluded): the
+    discount they gave (the campaign's cost, paid by its funder), the orders and their value
+    (GMV, before discount and shipping), the buyers, and the **new buyers**: buyers for whom
+    the coupon's order was their first order with that farm (``new_buyers``) or on the
+    platform at all (``new_buyers_platform``), counting every earlier order not cancelled.
+    ``by_session``: the same per session the orders were placed in."""
+    live = ~Q(status__in=(OrderStatus.CANCELLED, OrderStatus.REFUNDED))
+    orders = Order.objects.filter(live, claim__campaign=campaign)
+    earlier = Order.objects.filter(
+        buyer=OuterRef("buyer"), id__lt=OuterRef("id")
+    ).exclude(status=OrderStatus.CANCELLED)
+    flagged = orders.annotate(
+        returning_farm=Exists(earlier.filter(farm=OuterRef("farm"))),
+        returning=Exists(earlier),
+    )
+    totals = flagged.aggregate(
+        discount=Sum("discount"),
+        gmv=Sum("subtotal"),
+        orders=Count("id"),
+        buyers=Count("buyer", distinct=True),
+        new_buyers=Count("buyer", distinct=True, filter=Q(returning_farm=False)),
+        new_buyers_platform=Count("buyer", distinct=True, filter=Q(returning=False)),
     )
     zero = Decimal("0.00")
-    return {"discount_given": totals["discount"] or zero, "gmv": totals["gmv"] or zero}
+    by_session = {
+        row["session"]: {
+            "orders": row["n"],
+            "gmv": row["gmv"] or zero,
+            "discount_given": row["discount"] or zero,
+        }
+        for row in orders.values("session")
+        .annotate(n=Count("id"), gmv=Sum("subtotal"), discount=Sum("discount"))
+        .order_by("session")
+    }
+    return {
+        "discount_given": totals["discount"] or zero,
+        "gmv": totals["gmv"] or zero,
+        "orders": totals["orders"],
+        "buyers": totals["buyers"],
+        "new_buyers": totals["new_buyers"],
+        "new_buyers_platform": totals["new_buyers_platform"],
+        "by_session": by_session,
+    }

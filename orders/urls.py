@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from orders import api
 from orders.documents import api as documents_api
 from orders.payments import api as payments_api
+from orders.reports import api as reports_api
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="order")
@@ -22,6 +23,17 @@ urlpatterns = [
         name="session-labels",
     ),
     *router.urls,
+    path(
+        "sessions/<int:session_id>/report/",
+        reports_api.SessionReportView.as_view(),
+        name="session-report",
+    ),
+    path(
+        "farms/<int:farm_id>/payouts/",
+        reports_api.FarmPayoutsView.as_view(),
+        name="farm-payouts",
+    ),
+    path("impact/", reports_api.ImpactView.as_view(), name="impact"),
     path(
         "payments/webhook/<str:provider>/",
         payments_api.PaymentWebhookView.as_view(),

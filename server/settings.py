@@ -6,6 +6,7 @@ SQLite under the data folder, a private Redis on a unix socket beside it, DEBUG 
 start without the secrets and addresses it cannot guess.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -203,6 +204,8 @@ CELERY_BEAT_SCHEDULE = {
     "close-overdue-drops": {"task": "coupons.close_overdue_drops", "schedule": 2.0},
     "reconcile-gates": {"task": "coupons.reconcile", "schedule": 5.0},
     "expire-claims": {"task": "coupons.expire_claims", "schedule": 30.0},
+    # Session metrics: Redis buckets into PostgreSQL (idempotent; reports also flush first).
+    "flush-session-metrics": {"task": "streams.flush_metrics", "schedule": 10.0},
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "schedule": 30.0},
     "reconcile-stock": {"task": "orders.reconcile_stock", "schedule": 5.0},
     "complete-delivered-orders": {"task": "orders.complete_delivered", "schedule": 900.0},
@@ -287,6 +290,8 @@ REST_FRAMEWORK = {
 # "auth": every register and token request per client address, a flood guard only.
 TALAD_THROTTLE_RATES = {
     "auth": env.str("THROTTLE_AUTH", default="120/min"),
+    # GET /api/impact/ answers from a cache; this bounds what one address can make it compute.
+    "impact": env.str("THROTTLE_IMPACT", default="60/min"),
 }
 # (count, window in seconds), read at request time (server.accounts.throttle). Failures
 # only for logins; every attempt for sign-ups. See docs/operations.md for CGNAT.
@@ -433,6 +438,9 @@ MEDIA_CORS_ORIGINS = env.list("MEDIA_CORS_ORIGINS", default=[])
 # How long a buyer has to pay a PromptPay or card order before it is cancelled and its
 # stock and coupon go back.
 ORDER_PAYMENT_TTL_S = env.int("ORDER_PAYMENT_TTL_S", default=15 * 60)
+# The platform's fee on what a farm sells (goods, not shipping), in percent (docs/api.md,
+# "Payouts"): taken from each settled order's payout.
+PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5"))
 # How long an order request whose answer is not stored yet keeps its Idempotency-Key from a
 # retry (orders.services.idempotency): past it, the process is presumed dead.
 ORDER_IDEMPOTENCY_LEASE_S = env.int("ORDER_IDEMPOTENCY_LEASE_S", default=10)

@@ -15,14 +15,15 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
 from pydantic import ValidationError
 
 from server import jsonlimits
 from server.errors import DomainError, NotAuthenticated, input_error, service_error
 from server.fanout import broadcaster
-from server.groups import user_group
+from server.groups import host_group, user_group
 from server.publisher import encode, now_ts, replay
-from streams import chat, messages  # noqa: F401 (chat registers its handlers on import)
+from streams import chat, messages, metrics  # noqa: F401 (chat registers its handlers)
 from streams.handlers import HANDLERS
 from streams.live import live_loop
 from streams.snapshots import shared_snapshots
@@ -122,8 +123,24 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # Receive first, then read: nothing published while the snapshot is read is lost.
         self.joined = True
         await broadcaster().join(self.session_id, self)
-        if self.user is not None and self.user.is_authenticated:
+        signed_in = self.user is not None and self.user.is_authenticated
+        if signed_in:
             await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        # The session's host (and only they) gets the live numbers (``host.numbers``).
+        self.is_host = signed_in and self.user.pk == snapshot["session"]["host"]["id"]
+        if self.is_host:
+            await self.channel_layer.group_add(host_group(self.session_id), self.channel_name)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(metrics.host_numbers_reset, self.session_id)
+        client = self.scope.get("client")
+        await metrics.viewer_joined(
+            session_id=self.session_id,
+            member=metrics.viewer_member(
+                user_id=self.user.pk if signed_in else None,
+                client=client[0] if client else None,
+            ),
+            at=timezone.now(),
+        )
         live_loop().ensure_running()
         await self._catch_up(_last_seq(self.scope), snapshot)
 
@@ -142,6 +159,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.user is not None and self.user.is_authenticated:
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        if getattr(self, "is_host", False):
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(
+                    host_group(self.session_id), self.channel_name
+                )
 
     # --- broadcasts ---------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Once a second this process reports its local viewer counts (``server.presence``), publishes
 the fleet's total when it changed and it holds the turn, and flushes reactions counted since
-the last ``reactions`` event. Higher apps add their own coalesced facts (coupons left, stock
+the last ``reactions`` event. It also samples the viewer count into the session's metrics
+minute (``streams.metrics``) and sends the host its live numbers (``host.numbers``) when they
+changed. Higher apps add their own coalesced facts (coupons left, stock
 left) to ``tick_hooks`` at start-up.
 """
 
@@ -13,18 +15,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
 from server import presence
 from server.fanout import broadcaster
+from server.groups import host_group, send_to_group_async
 from server.heap import FrozenHeap
 from server.loops import LoopLocal
-from server.publisher import publish_now
-from streams import events
+from server.publisher import Coalescer, publish_now
+from streams import events, metrics
 from streams.services import reactions_flush
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+# The host's live numbers: one node per interval sends them, and only when they changed.
+HOST_NUMBERS_EVERY_S = 0.5
+host_numbers_coalescer = Coalescer("host-numbers", HOST_NUMBERS_EVERY_S)
 # Every tick of this process runs on this one thread, and hands its database connection
 # back when done. Hooks read PostgreSQL (coupons: overdue drops, coupons left) and a Django
 # connection belongs to the thread that opened it: on asyncio's default executor each new
@@ -57,20 +64,33 @@ class LiveLoop:
             counts[gone] = 0
         self._reported = {s for s, n in counts.items() if n > 0}
         if counts:
-            await asyncio.get_running_loop().run_in_executor(_tick_thread, self._tick_sync, counts)
+            numbers = await asyncio.get_running_loop().run_in_executor(
+                _tick_thread, self._tick_sync, counts
+            )
+            for session_id, data in numbers.items():
+                await send_to_group_async(host_group(session_id), "host.numbers", data)
 
     @staticmethod
-    def _tick_sync(counts: dict[int, int]) -> None:
+    def _tick_sync(counts: dict[int, int]) -> dict[int, dict]:
+        """Report presence, run the hooks; returns the host numbers this node should send."""
+        numbers: dict[int, dict] = {}
         try:
-            for session_id, (total, changed) in presence.report(counts).items():
+            totals = presence.report(counts)
+            for session_id, (total, changed) in totals.items():
                 if changed:
                     publish_now(session_id, events.Viewers(count=total))
-            for session_id, n in counts.items():
-                if n > 0:
-                    for hook in tick_hooks:
-                        hook(session_id)
+            live = [s for s, n in counts.items() if n > 0]
+            metrics.viewers_sample({s: totals[s][0] for s in live}, at=timezone.now())
+            for session_id in live:
+                for hook in tick_hooks:
+                    hook(session_id)
+                if host_numbers_coalescer.try_acquire(session_id):
+                    data = metrics.host_numbers_if_changed(session_id)
+                    if data is not None:
+                        numbers[session_id] = data
         finally:
             close_old_connections()
+        return numbers
 
     async def _run(self) -> None:
         while True:

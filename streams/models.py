@@ -114,3 +114,73 @@ class SessionMute(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} muted in session {self.session_id}"
+
+
+class SessionMinute(models.Model):
+    """One minute of a session, as ``streams.metrics`` counted it: absolute totals for the
+    minute (the flush only ever raises them), so a report reads minutes, not orders."""
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="minutes")
+    minute = models.DateTimeField()
+    viewers_peak = models.PositiveIntegerField(default=0)
+    viewers_sum = models.PositiveBigIntegerField(default=0)
+    viewers_samples = models.PositiveIntegerField(default=0)
+    new_viewers = models.PositiveIntegerField(default=0)
+    chat = models.PositiveIntegerField(default=0)
+    chatters = models.PositiveIntegerField(default=0)
+    claims = models.PositiveIntegerField(default=0)
+    claimers = models.PositiveIntegerField(default=0)
+    orders = models.PositiveIntegerField(default=0)
+    buyers = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0)
+    redeemed = models.PositiveIntegerField(default=0)
+    gmv = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    discount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["session", "minute"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "minute"], name="session_minute_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} at {self.minute:%H:%M}"
+
+
+class SessionProductSales(models.Model):
+    """What one product sold in one session (orders placed in it, as counted live)."""
+
+    session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    orders = models.PositiveIntegerField(default=0)
+    units = models.PositiveIntegerField(default=0)
+    gmv = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["session", "-units", "product"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "product"], name="session_product_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.units} x {self.name} in session {self.session_id}"
+
+
+class SessionTotals(models.Model):
+    """A session's distinct people and peak, as counted live (sums of minutes cannot give
+    distinct counts: a viewer who stays an hour is one viewer, not sixty)."""
+
+    session = models.OneToOneField(
+        LiveSession, on_delete=models.CASCADE, primary_key=True, related_name="totals"
+    )
+    viewers = models.PositiveIntegerField(default=0)
+    viewers_peak = models.PositiveIntegerField(default=0)
+    chatters = models.PositiveIntegerField(default=0)
+    claimers = models.PositiveIntegerField(default=0)
+    buyers = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    flushed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"totals of session {self.session_id}"

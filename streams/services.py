@@ -18,7 +18,7 @@ from server.errors import Invalid, NotFound
 from server.publisher import Coalescer, publish
 from server.ratelimit import hit
 from server.redis import live_key, redis_client
-from streams import events
+from streams import events, metrics
 from streams.errors import (
     BadShowcase,
     ChatRateLimited,
@@ -241,6 +241,10 @@ def chat_post(*, session: LiveSession, user: User, text: str, now: datetime) -> 
         raise ChatRateLimited("Slow down: a few messages every few seconds.")
     with transaction.atomic():
         message = ChatMessage.objects.create(session=session, user=user, text=text, created_at=now)
+        transaction.on_commit(
+            lambda: metrics.chat_record(session_id=session.pk, user_id=user.pk, at=now),
+            robust=True,
+        )
         publish(
             session.pk,
             events.ChatPosted(**chat_entry(message, farm_owner_id=session.farm.owner_id)),

@@ -13,6 +13,7 @@ from coupons.models import Campaign, CampaignUser, Claim, CloseReason, Drop, Dro
 from coupons.services.drops import drop_close
 from server.accounts.models import User
 from server.gate import Admission, Gate
+from streams import metrics
 
 SCOPES = ("farms", "products", "sessions")
 
@@ -53,6 +54,7 @@ def claim_record(
         gate.compensate(token=admission.token)
         raise
     gate.confirm(token=admission.token)
+    metrics.claims_record(session_id=claim.drop.session_id, user_ids=[user.pk], at=now)
     # The writer whose update took the last unit closes the drop. Not the admission that saw
     # 0 left: under a storm it often commits before earlier admissions, and then nobody did.
     drop = claim.drop

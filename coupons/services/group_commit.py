@@ -13,6 +13,7 @@ from coupons.services.claim_sql import write_many
 from coupons.services.claim_writes import AdmittedClaim, claim_record
 from coupons.services.drops import drop_close
 from server.loops import LoopLocal
+from streams import metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseExcep
                 group[0].gate.confirm_many(tokens=[item.admission.token for item in group])
             except RedisError:
                 log.warning("could not confirm %d admissions of drop %s", len(group), drop_id)
+            metrics.claims_record(
+                session_id=_session_of(drop_id),
+                user_ids=[item.user.pk for item in group],
+                at=group[-1].now,
+            )
             if exhausted:
                 try:
                     drop = Drop.objects.get(pk=drop_id)
@@ -111,3 +117,15 @@ def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseExcep
             except Exception as exc:
                 results[i] = exc
     return [results[i] for i in range(len(items))]
+
+
+_drop_sessions: dict[int, int] = {}
+
+
+def _session_of(drop_id: int) -> int:
+    """A drop's session (it never changes: read once per process)."""
+    session_id = _drop_sessions.get(drop_id)
+    if session_id is None:
+        session_id = Drop.objects.values_list("session_id", flat=True).get(pk=drop_id)
+        _drop_sessions[drop_id] = session_id
+    return session_id

@@ -47,6 +47,7 @@ from orders.services.stock import Taken, stock_changed, stock_settle, stock_take
 from server.accounts.models import User
 from server.errors import Invalid, NotFound
 from server.publisher import publish
+from streams import metrics
 from streams.models import LiveSession, ShowcaseItem
 
 MAX_LINES = 50
@@ -259,7 +260,7 @@ def _write(
             )  # fmt: skip
     except IntegrityError:  # order_claim_once: the coupon's other live order won
         raise ClaimExpired("This coupon is already used on another order.") from None
-    OrderLine.objects.bulk_create(
+    lines = OrderLine.objects.bulk_create(
         [
             OrderLine(
                 order=order,
@@ -276,6 +277,8 @@ def _write(
             for t in taken
         ]
     )
+    if session_id is not None:
+        _count_in_session(order, lines, session_id=session_id, buyer=buyer, now=now)
     if status != OrderStatus.PAID:  # a coupon that covers it all leaves nothing to pay
         payment_open(order=order, now=now)
     OrderEvent.objects.create(
@@ -298,6 +301,22 @@ def _write(
         # retry (its node died meanwhile) hears "still running" at once, not a lock wait.
         idempotency_complete(lease=lease, status_code=201, response=response)
     return order
+
+
+def _count_in_session(
+    order: Order, lines: list[OrderLine], *, session_id: int, buyer: User, now: datetime
+) -> None:
+    """The session's live metrics (``streams.metrics``) count the order once it committed."""
+    sold = [metrics.SoldLine(product=ln.product_id, name=ln.name, units=ln.qty, amount=ln.amount)
+            for ln in lines]  # fmt: skip
+    transaction.on_commit(
+        lambda: metrics.order_record(
+            session_id=session_id, buyer_id=buyer.pk, at=now, subtotal=order.subtotal,
+            discount=order.discount, currency=order.currency,
+            redeemed=order.claim_id is not None, lines=sold,
+        ),
+        robust=True,
+    )  # fmt: skip
 
 
 def _take_allotment(*, item: ShowcaseItem, buyer: User, qty: int) -> None:

@@ -6,49 +6,16 @@
 // A web process answers 307 to the media process that holds the session; fetch follows it
 // (CORS, with the session cookie). The 201's Location is the resource to DELETE.
 
+import { exchange, iceServersOf } from "./webrtc.js";
+
+export { iceServersFrom } from "./webrtc.js"; // kept importable from here for older callers
+
 const HD = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30, max: 30 } };
-
-/** ICE servers from `Link: <url>; rel="ice-server"` headers (RFC 9725 section 4.6). */
-export function iceServersFrom(headers) {
-  const servers = [];
-  for (const part of (headers.get("Link") || "").split(/,\s*(?=<)/)) {
-    const url = /^<([^>]+)>/.exec(part);
-    if (!url || !/rel="ice-server"/.test(part)) continue;
-    const server = { urls: [url[1]] };
-    const user = /username="([^"]*)"/.exec(part);
-    const credential = /credential="([^"]*)"/.exec(part);
-    if (user) server.username = decodeURIComponent(user[1]);
-    if (credential) server.credential = decodeURIComponent(credential[1]);
-    servers.push(server);
-  }
-  return servers;
-}
-
-function gathered(pc, timeoutMs) {
-  // aiortc answers with every candidate and takes no trickle: send a complete offer.
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState === "complete") {
-        pc.removeEventListener("icegatheringstatechange", done);
-        resolve();
-      }
-    };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, timeoutMs); // whatever we have by then
-  });
-}
 
 /** Publish `stream` to the session's WHIP endpoint; returns {pc, resource, stop()}. */
 export async function publish({ whipUrl, stream, token = null, onState = () => {} }) {
   const auth = token ? { Authorization: `Bearer ${token}` } : {};
-  let iceServers = [];
-  try {
-    const options = await fetch(whipUrl, { method: "OPTIONS", credentials: "include" });
-    iceServers = iceServersFrom(options.headers);
-  } catch {
-    // no Link headers: host candidates only, which is right on a LAN and in tests
-  }
+  const iceServers = await iceServersOf(whipUrl);
   const pc = new RTCPeerConnection({ iceServers });
   pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
   for (const track of stream.getTracks()) {
@@ -60,24 +27,13 @@ export async function publish({ whipUrl, stream, token = null, onState = () => {
       transceiver.sender.setParameters(params).catch(() => {});
     }
   }
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc, 3000);
-  const reply = await fetch(whipUrl, {
-    method: "POST",
-    credentials: "include",
-    headers: { "Content-Type": "application/sdp", ...auth },
-    body: pc.localDescription.sdp,
-  });
-  if (reply.status !== 201) {
+  let resource;
+  try {
+    resource = await exchange(pc, whipUrl, auth);
+  } catch (error) {
     pc.close();
-    let error = { code: "unavailable", message: `HTTP ${reply.status}` };
-    try {
-      error = (await reply.json()).error;
-    } catch {}
-    throw Object.assign(new Error(error.message), { code: error.code, reason: error.reason });
+    throw error;
   }
-  const resource = new URL(reply.headers.get("Location"), reply.url).href;
-  await pc.setRemoteDescription({ type: "answer", sdp: await reply.text() });
   const stop = async () => {
     pc.close();
     await fetch(resource, { method: "DELETE", credentials: "include", headers: auth }).catch(

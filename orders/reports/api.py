@@ -1,0 +1,191 @@
+"""Reports over HTTP: a session's post-live report, a farm's payouts, household impact.
+``?format=csv`` gives the report or the payouts as CSV."""
+
+import csv
+import hashlib
+import io
+import re
+from datetime import date
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Currency
+from orders.reports.impact import impact_report
+from orders.reports.payouts import farm_for_payouts, farm_payouts, payout_rows
+from orders.reports.sessions import session_for_report, session_report, session_report_rows
+from server.api import SettingsRateThrottle
+from server.errors import Invalid
+
+IMPACT_CACHE_S = 300
+MAX_PERIOD_DAYS = 3 * 366
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets ``?format=csv`` through DRF's negotiation; the view writes the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
+        # Only errors reach here (a view answers CSV with its own response): as JSON text.
+        return JSONRenderer().render(data)
+
+
+def csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        # A cell a spreadsheet would run as a formula is written as text.
+        writer.writerow(
+            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") and not _number(v)
+            else v
+            for v in row
+        )  # fmt: skip
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _number(value: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+(\.\d+)?", value))
+
+
+def _wants_csv(request: Request) -> bool:
+    return request.accepted_renderer.format == "csv"
+
+
+def _date(raw: str | None, name: str, *, end: bool = False) -> date | None:
+    """``YYYY-MM-DD``, or ``YYYY-MM`` (its first day, or with ``end`` its last)."""
+    if raw in (None, ""):
+        return None
+    try:
+        if m := _DAY.match(raw):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _MONTH.match(raw):
+            first = date(int(m[1]), int(m[2]), 1)
+            return _month_end(first) if end else first
+    except ValueError:
+        pass
+    raise Invalid(f"{name} must be a date (YYYY-MM-DD or YYYY-MM).", fields={name: ["Not a date."]})
+
+
+def _month_end(first: date) -> date:
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+def _period(request: Request, *, default_start: date, default_end: date) -> tuple[date, date]:
+    start = _date(request.query_params.get("from"), "from") or default_start
+    end = _date(request.query_params.get("to"), "to", end=True) or default_end
+    if end < start:
+        raise Invalid("to is before from.", fields={"to": ["Before from."]})
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise Invalid("At most three years at once.", fields={"to": ["Too long a period."]})
+    return start, end
+
+
+FORMAT = OpenApiParameter("format", str, enum=["json", "csv"])
+
+
+class SessionReportView(APIView):
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=[FORMAT], responses=OpenApiTypes.OBJECT, tags=["reports"])
+    def get(self, request: Request, session_id: int) -> Any:
+        session, standing = session_for_report(session_id=session_id, user=request.user)
+        report = session_report(session=session, now=timezone.now(), standing=standing)
+        if _wants_csv(request):
+            return csv_response(session_report_rows(report), f"session-{session.pk}-report.csv")
+        return Response(report)
+
+
+class FarmPayoutsView(APIView):
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), FORMAT],
+        responses=OpenApiTypes.OBJECT,
+        tags=["reports"],
+    )
+    def get(self, request: Request, farm_id: int) -> Any:
+        farm = farm_for_payouts(farm_id=farm_id, user=request.user)
+        today = timezone.localdate()
+        start, end = _period(request, default_start=today.replace(day=1), default_end=today)
+        statement = farm_payouts(farm=farm, start=start, end=end)
+        if _wants_csv(request):
+            name = f"farm-{farm.pk}-payouts-{start.isoformat()}-{end.isoformat()}.csv"
+            return csv_response(payout_rows(statement), name)
+        return Response(statement)
+
+
+class ImpactThrottle(SettingsRateThrottle):
+    scope = "impact"
+
+
+def impact_params(query: Any) -> dict[str, Any]:
+    """The impact query, checked: whole months (a small key space for the cache), at most
+    three years, a province name of at most 100 printable characters, a known currency.
+    Raises ``Invalid``."""
+    today = timezone.localdate()
+    this_month = today.replace(day=1)
+    start = _date(query.get("from"), "from") or date(this_month.year - 1, this_month.month, 1)
+    end = _date(query.get("to"), "to", end=True) or _month_end(this_month)
+    start, end = start.replace(day=1), _month_end(end.replace(day=1))
+    if end < start:
+        raise Invalid("to is before from.", fields={"to": ["Before from."]})
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise Invalid("At most three years at once.", fields={"to": ["Too long a period."]})
+    province = (query.get("province") or "").strip() or None
+    if province is not None and (len(province) > 100 or not province.isprintable()):
+        raise Invalid("Not a province name.", fields={"province": ["Not a province name."]})
+    currency = query.get("currency") or Currency.THB
+    if currency not in Currency.values:
+        raise Invalid("Unknown currency.", fields={"currency": sorted(Currency.values)})
+    return {"start": start, "end": end, "province": province, "currency": currency}
+
+
+def impact_cached(params: dict[str, Any]) -> dict[str, Any]:
+    """The impact report, computed at most once per ``IMPACT_CACHE_S`` per query (income
+    settles by the day; the page does not need it fresher)."""
+    raw = repr(sorted((k, str(v)) for k, v in params.items()))
+    key = "impact:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    report = cache.get(key)
+    if report is None:
+        report = impact_report(**params)
+        cache.set(key, report, IMPACT_CACHE_S)
+    return report
+
+
+class ImpactView(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [ImpactThrottle]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="YYYY-MM"),
+            OpenApiParameter("to", str, description="YYYY-MM"),
+            OpenApiParameter("province", str),
+            OpenApiParameter("currency", str, enum=list(Currency.values)),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        tags=["reports"],
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(impact_cached(impact_params(request.query_params)))
+        response["Cache-Control"] = f"public, max-age={IMPACT_CACHE_S}"
+        return response
