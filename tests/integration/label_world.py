@@ -8,6 +8,7 @@ import pypdfium2.raw as pdfium_c
 from django.utils import timezone
 
 from orders.models import Order
+from orders.services.fulfilment import order_pack, order_ship
 from orders.services.payments import payment_event_apply
 from orders.services.placing import order_place
 from tests.integration.order_world import ADDRESS, user
@@ -38,6 +39,13 @@ def place(w: dict, buyer: str, *, name: str, items: list[tuple[Any, int]], metho
         )
     order.refresh_from_db()
     return order
+
+
+def ship(w: dict, order: Order, number: str, carrier: str = "kerry") -> None:
+    """Packed and handed to ``carrier`` by the farm's host, through the services."""
+    order_pack(order_id=order.pk, actor=w["host"], now=timezone.now())
+    order_ship(order_id=order.pk, actor=w["host"], carrier=carrier, tracking_number=number,
+               now=timezone.now())  # fmt: skip
 
 
 def pages_text(pdf: bytes) -> list[str]:

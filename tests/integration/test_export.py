@@ -12,7 +12,7 @@ from django.conf import settings
 
 from orders.documents.export import COLUMNS
 from orders.models import Order
-from tests.integration.label_world import THAI_NAME, place
+from tests.integration.label_world import THAI_NAME, place, ship
 from tests.integration.order_world import user, world
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,16 @@ def test_one_row_per_line_with_the_orders_columns(client_for):
     # the time, in the display time zone (Asia/Bangkok: UTC+7)
     local = order.created_at.astimezone(ZoneInfo(settings.DISPLAY_TIME_ZONE))
     assert first["date"] == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_a_shipped_order_carries_its_carrier_and_tracking_number(client_for):
+    w = world(stock=200, allotment=100)
+    order = place(w, "kit", name="Kit", items=[(w["product"], 1)])
+    ship(w, order, "KEX0012345678")
+    (row,) = _rows(client_for(w["host"]).get("/api/orders/export.csv"))
+    assert (row["status"], row["carrier"], row["tracking"]) == (
+        "shipped", "kerry", "KEX0012345678",
+    )  # fmt: skip
 
 
 def test_cells_a_spreadsheet_would_run_are_defused(client_for):

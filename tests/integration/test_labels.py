@@ -25,6 +25,7 @@ from tests.integration.label_world import (
     char_fonts,
     pages_text,
     place,
+    ship,
 )
 from tests.integration.order_world import user, world
 from tests.integration.test_celery_worker import worker_process
@@ -108,6 +109,15 @@ def test_a_sellers_label_shows_the_order(client_for, labels_dir):
         "Leave at the gate", "Ban Rai",
     ):  # fmt: skip
         assert expected in text, expected
+
+
+def test_a_shipped_orders_label_carries_its_tracking_number(client_for, labels_dir):
+    w = world(stock=200, allotment=100)
+    order = place(w, "kit", name=LATIN_NAME, items=[(w["product"], 1)])
+    ship(w, order, "KEX0012345678")
+    reply = client_for(w["host"]).get(f"/api/orders/{order.pk}/label.pdf")
+    (text,) = pages_text(reply.content)
+    assert "Tracking Kerry Express KEX0012345678" in text
 
 
 def test_a_paid_order_has_no_cash_to_collect(client_for, labels_dir):
