@@ -15,6 +15,7 @@ from typing import Any
 
 import barcode
 import segno
+from barcode.errors import BarcodeError
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -54,9 +55,11 @@ def code128_svg(text: str, *, height: int = 30) -> SafeString:
     own SVG writer fixes millimetres and has no viewBox). Raises ``ValueError`` for text
     Code128 cannot encode."""
     try:
-        modules = barcode.Code128(text).build()[0]
-    except (barcode.errors.BarcodeError, KeyError) as exc:
+        modules = barcode.Code128(text).build()[0] if text else ""
+    except (BarcodeError, LookupError) as exc:
         raise ValueError(f"not encodable as Code128: {text!r}") from exc
+    if not modules:
+        raise ValueError("nothing to encode")
     bars = "".join(
         f'<rect x="{QUIET_MODULES + run.start()}" y="0" width="{run.end() - run.start()}" '
         f'height="{height}"/>'

@@ -292,3 +292,13 @@ def test_a_worker_builds_a_sessions_labels_with_progress(settings, client_for, m
             time.sleep(0.1)
         pages = pages_text(b"".join(reply.streaming_content))
         assert len(pages) == 13 and CHINESE_NAME in pages[-1]
+
+
+def test_without_redis_a_build_is_unavailable_not_an_error(client_for, labels_dir, settings):
+    w = world(stock=200, allotment=100)
+    place(w, "r", name=LATIN_NAME, items=[(w["product"], 1)])
+    seller = client_for(w["host"])
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    reply = seller.get(f"/api/sessions/{w['session'].pk}/labels.pdf")
+    assert (reply.status_code, reply.json()["error"]["code"]) == (503, "unavailable")
+    assert int(reply["Retry-After"]) >= 1
