@@ -160,7 +160,7 @@ def test_labels_are_the_sellers_alone(client_for, make_user, labels_dir):
     reply = client_for(other_host).get(path)
     assert (reply.status_code, reply.json()["error"]["code"]) == (404, "not_found")
     # the buyer sees their order but does not print the farm's label
-    reply = client_for(order.buyer).get(path)
+    reply = client_for(order.buyer).get(path, HTTP_ACCEPT="application/pdf")
     assert (reply.status_code, reply.json()["error"]["code"]) == (403, "forbidden")
     reply = client_for(buyer).get(path)
     assert reply.status_code == 404
@@ -220,7 +220,7 @@ def test_concurrent_requests_queue_one_build(client_for, labels_dir):
     path = f"/api/sessions/{w['session'].pk}/labels.pdf"
     # no worker runs: every request hears "queued", and one build waits in the queue
     for _ in range(3):
-        reply = seller.get(path)
+        reply = seller.get(path, HTTP_ACCEPT="application/pdf")  # still JSON, never 406
         assert reply.status_code == 202
         assert reply.json() == {"status": "queued", "done": 0, "total": 3, "retry_after_s": 1}
         assert reply["Retry-After"] == "1"
