@@ -1,9 +1,10 @@
 """Order work done by the worker: payment deadlines, reconciling stock gates, the sandbox,
-delivered orders becoming final, webhooks out and notifications."""
+delivered orders becoming final, webhooks out, notifications and sessions' label PDFs."""
 
 from celery import shared_task
 from django.utils import timezone
 
+from orders.documents.builds import session_labels_build
 from orders.notifications.services import notification_send, notifications_sweep
 from orders.payments.sandbox import sandbox_notify
 from orders.services.cancelling import order_expire, orders_expire_unpaid
@@ -60,3 +61,9 @@ def outbound_sweep() -> dict[str, int]:
     """Beat's safety net: deliveries and notifications due whose own task was lost."""
     now = timezone.now()
     return {"webhooks": deliveries_sweep(now=now), "notifications": notifications_sweep(now=now)}
+
+
+@shared_task(name="orders.build_session_labels", ignore_result=True)
+def build_session_labels(*, session_id: int, language: str, token: str) -> None:
+    """A session's labels PDF, queued by the first request for it (orders.documents.builds)."""
+    session_labels_build(session_id=session_id, language=language, token=token)

@@ -399,7 +399,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every step of every label at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 # --- live channel (streams, docs/protocol.md, docs/scaling.md) --------------------------
@@ -497,3 +501,11 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Talad Live <no-reply@talad.invalid>")
+
+# --- packing slips and labels (orders/documents/, docs/api.md "Labels") -------------------
+
+# Where a worker writes a session's labels PDF and web nodes read it: private (never under
+# MEDIA_ROOT, which DEBUG serves), and one folder every web node and worker share in a fleet.
+LABELS_DIR = Path(env.str("LABELS_DIR", default=str(DATA_DIR / "labels")))
+# Labels laid out per step of a session's build, each step one progress report.
+LABELS_CHUNK = env.int("LABELS_CHUNK", default=25)
