@@ -77,6 +77,26 @@ export async function exchange(pc, url, headers = {}) {
 }
 
 /**
+ * The exchange as publisher and player both use it: returns {pc, resource, stop()}, where
+ * stop() closes the connection and DELETEs the resource (the server frees it at once
+ * rather than when ICE times out). A refused exchange closes `pc` before it throws.
+ */
+export async function connect(pc, url, headers = {}) {
+  let resource;
+  try {
+    resource = await exchange(pc, url, headers);
+  } catch (error) {
+    pc.close();
+    throw error;
+  }
+  const stop = async () => {
+    pc.close();
+    await fetch(resource, { method: "DELETE", credentials: "include", headers }).catch(() => {});
+  };
+  return { pc, resource, stop };
+}
+
+/**
  * Play a session over WHEP into `video`: recvonly audio and video, one quality level
  * (`auto` lets the server step between hd and low by loss). Returns {pc, resource, stop()}.
  */
@@ -91,16 +111,5 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
   pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
-  let resource;
-  try {
-    resource = await exchange(pc, url);
-  } catch (error) {
-    pc.close();
-    throw error;
-  }
-  const stop = async () => {
-    pc.close();
-    await fetch(resource, { method: "DELETE", credentials: "include" }).catch(() => {});
-  };
-  return { pc, resource, stop };
+  return connect(pc, url);
 }
