@@ -135,10 +135,12 @@ class Namespace:
         )  # fmt: skip
         return [line.split(":")[1].strip() for line in out.stdout.splitlines()]
 
-    def spawn(self, argv: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
+    def spawn(
+        self, argv: list[str], env: dict[str, str], log: str, *, mode: str = "w"
+    ) -> subprocess.Popen:
         return subprocess.Popen(
             ["nsenter", f"--net=/proc/{self.pid}/ns/net", *argv],
-            cwd=ROOT, env=env, stdout=(self.folder / log).open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=(self.folder / log).open(mode), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
 
@@ -174,6 +176,8 @@ class Stack:
     procs: list[subprocess.Popen]
     http: httpx.Client
     pages: list[Any] = field(default_factory=list)
+    # name ("web", "media", "worker") -> its command line and environment, for down()
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def log(self, name: str) -> str:
         path = self.ns.folder / f"{name}.log"
@@ -232,6 +236,30 @@ class Stack:
                                    f"{self.log('media')}")
             time.sleep(0.2)
 
+    @contextlib.contextmanager
+    def down(self, name: str = "web") -> Iterator[None]:
+        """Process ``name`` killed as a crash kills it (SIGKILL: no close frames, no
+        goodbyes) for the ``with`` block, then started again with the same command on the
+        same port; for web, the block ends once it answers again. Pages keep their
+        Open pages stay open: they see what a viewer sees when a server dies."""
+        argv, env = self.commands[name]
+        index = next(i for i, p in enumerate(self.procs) if p.args[2:] == argv)
+        old = self.procs[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGKILL)
+        old.wait(timeout=10)
+        try:
+            yield
+        finally:
+            self.procs[index] = self.ns.spawn(argv, env, f"{name}.log", mode="a")
+        if name == "web":
+            _wait_up(self.http, self.procs[index], self.log("web"))
+
+    def restart(self, name: str = "web") -> None:
+        """Kill process ``name`` and start it again at once (see down())."""
+        with self.down(name):
+            pass
+
     @staticmethod
     def assert_clean(page: Any) -> None:
         assert not page.errors, page.errors
@@ -284,23 +312,27 @@ def running(
         "MEDIA_ICE_HOST_ADDRESSES": "127.0.0.1",
         "MEDIA_RECORDING": "false",
         "ALLOWED_HOSTS": "*",
+        # CSP's connect-src names no host for "*": pages may follow WHIP/WHEP's 307 to the
+        # media process only because it is listed, as a deployment lists its media origins.
+        "MEDIA_PUBLIC_ORIGINS": media_url if media else "",
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
     daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
-    procs = [ns.spawn([*daphne, "-p", str(web_port), "server.asgi:application"], base, "web.log")]
+    commands = {"web": ([*daphne, "-p", str(web_port), "server.asgi:application"], base)}
     if media:
-        procs.append(ns.spawn(
+        commands["media"] = (
             [*daphne, "-p", str(media_port), "server.media_asgi:application"],
-            {**base, "MEDIA_NODE_URL": media_url}, "media.log",
-        ))  # fmt: skip
+            {**base, "MEDIA_NODE_URL": media_url},
+        )
     if worker:
-        procs.append(ns.spawn(
+        commands["worker"] = (
             [sys.executable, "-m", "celery", "-A", "server", "worker", "-l", "warning",
              "--pool", "threads", "--concurrency", "2", "--without-heartbeat",
              "--without-gossip", "--without-mingle"],
-            base, "worker.log",
-        ))  # fmt: skip
+            base,
+        )  # fmt: skip
+    procs = [ns.spawn(argv, env, f"{name}.log") for name, (argv, env) in commands.items()]
     # The test's way in: a unix socket outside that ends at the web port inside.
     relay = ns.folder / f"web-{web_port}.sock"
     procs.append(ns.spawn(
@@ -319,7 +351,7 @@ def running(
         transport=httpx.HTTPTransport(uds=str(relay)), base_url=url, timeout=20,
         headers={"Host": f"127.0.0.1:{web_port}"},
     )  # fmt: skip
-    stack = Stack(ns, browser, url, media_url, procs, http)
+    stack = Stack(ns, browser, url, media_url, procs, http, commands=commands)
     try:
         _wait_up(http, procs[0], stack.log("web"))
         yield stack

@@ -66,7 +66,7 @@ def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: 
     # a 360 px phone shows Claim and Buy without scrolling, and nothing scrolls sideways
     assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
     assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
-    Stack.screenshot(page, "viewer-live", full_page=False)
+    Stack.screenshot(page, "viewer-drop", full_page=False)
 
     # when the viewer claims it
     page.click("[data-claim]")

@@ -104,7 +104,15 @@ export function mountChat(root, { live, msg }) {
 
   return {
     snapshot(messages) {
-      add(messages || []);
+      // After a reconnect: a message deleted while this page was away is missing from the
+      // snapshot (the newest messages still shown), and its `chat.deleted` came before the
+      // snapshot's last_seq, so it is not replayed. Shown messages the snapshot should
+      // hold but does not are gone; older ones are past its window and stay.
+      const list = messages || [];
+      const ids = new Set(list.map((m) => m.id));
+      const oldest = list.length ? Math.min(...ids) : -Infinity;
+      for (const id of [...shown.keys()]) if (id >= oldest && !ids.has(id)) remove(id);
+      add(list);
     },
     message: (m) => add([m]),
     deleted: (id) => remove(id),

@@ -257,6 +257,8 @@ export function mountLive(root) {
       stopVideo();
       showNote(msg("state-ended"));
     } else if (videoOn) {
+      // Back after a pause: the connection stayed and frames flow again by themselves.
+      if (player) showNote("");
       startVideo();
     } else {
       // The host's picture paused: the connection stays, frames come back by themselves.
@@ -277,6 +279,9 @@ export function mountLive(root) {
     const pill = $("pill");
     let state = socketState;
     if (socketState === "live" && status !== "live") state = status; // scheduled | ended
+    // Each try of a reconnect says "reconnecting" again: an unchanged pill is not
+    // rewritten, so a screen reader announces the change once, not once a try.
+    if (pill.dataset.state === state) return;
     pill.dataset.state = state;
     pill.textContent = msg(`state-${state}`) || state;
   }

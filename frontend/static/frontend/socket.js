@@ -8,6 +8,10 @@
 // back-off (1 s, 2 s, 4 s ... 30 s, plus jitter), so a viewer on a weak rural link misses
 // nothing and sees nothing twice. It says honestly what state it is in through onState:
 // "connecting", "live", "reconnecting" (with the seconds until the next try) or "closed".
+// The back-off starts over only once a snapshot arrives: a server that accepts sockets and
+// drops them at once is not hammered every second. A socket that misses its pong is given
+// up on the spot (a dead link's close event can take a minute to come), and coming back
+// online or to the page checks the socket (or tries again) at once.
 
 const BACKOFF_MAX_S = 30;
 const PING_EVERY_MS = 25_000; // below common proxy idle timeouts
@@ -39,7 +43,17 @@ export class LiveSocket {
     this.ws = null;
     this.stopped = false;
     this.timers = {};
-    addEventListener("online", () => this.state === "reconnecting" && this.reconnectNow());
+    this.pongDue = false;
+    // Back online, or back on the page (a phone's screen on again): a socket that died
+    // meanwhile is found now rather than at the next ping, and a wait for the next try is
+    // cut short.
+    const check = () => {
+      if (this.stopped) return;
+      if (this.state === "live") this.ping();
+      else if (this.state === "reconnecting" && !this.ws) this.reconnectNow();
+    };
+    addEventListener("online", check);
+    document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && check());
   }
 
   /** The server's clock now, for countdowns that must agree with the server's deadlines. */
@@ -55,11 +69,9 @@ export class LiveSocket {
     const query = this.lastSeq === null ? "" : `?last_seq=${this.lastSeq}`;
     const ws = new WebSocket(base + query);
     this.ws = ws;
-    ws.addEventListener("open", () => {
-      this.attempt = 0;
-      this.heartbeat();
-    });
-    ws.addEventListener("message", (event) => this.receive(event.data));
+    ws.addEventListener("open", () => this.heartbeat());
+    // Frames of a socket already given up on (a missed pong) are not ours any more.
+    ws.addEventListener("message", (event) => ws === this.ws && this.receive(event.data));
     ws.addEventListener("close", (event) => this.closed(ws, event.code));
     ws.addEventListener("error", () => {}); // a close event always follows
   }
@@ -104,6 +116,7 @@ export class LiveSocket {
     }
     if (frame.type === "pong") {
       clearTimeout(this.timers.pong);
+      this.pongDue = false;
     }
     if (frame.reply_to) {
       const waiter = this.pending.get(frame.reply_to);
@@ -122,6 +135,7 @@ export class LiveSocket {
     }
     if (frame.type === "snapshot") {
       this.lastSeq = frame.data?.last_seq ?? this.lastSeq;
+      this.attempt = 0;
       this.setState("live");
       this.onEvent(frame);
       return;
@@ -135,8 +149,10 @@ export class LiveSocket {
 
   closed(ws, code) {
     if (ws !== this.ws) return;
+    this.ws = null; // its close event, if it comes later, is not a second drop
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.pong);
+    this.pongDue = false;
     for (const [id, waiter] of this.pending) {
       clearTimeout(waiter.timer);
       waiter.reject(new LiveError("network", "connection lost"));
@@ -153,19 +169,33 @@ export class LiveSocket {
     this.timers.retry = setTimeout(() => this.connect(), delayS * 1000);
   }
 
+  /** Stop waiting for the current socket: closed now, whenever its close event comes. */
+  giveUp(code) {
+    const ws = this.ws;
+    ws?.close(code);
+    this.closed(ws, code);
+  }
+
   reconnectNow() {
     clearTimeout(this.timers.retry);
+    const old = this.ws; // a try still under way would otherwise stay open, unheard
+    this.ws = null;
+    old?.close(1000);
     this.connect();
   }
 
   heartbeat() {
     clearInterval(this.timers.ping);
-    this.timers.ping = setInterval(() => {
-      if (this.ws?.readyState !== WebSocket.OPEN) return;
-      this.ws.send(JSON.stringify({ type: "ping", id: `p-${this.nextId++}`, data: {} }));
-      clearTimeout(this.timers.pong);
-      this.timers.pong = setTimeout(() => this.ws?.close(4000), PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
+    this.timers.ping = setInterval(() => this.ping(), PING_EVERY_MS);
+  }
+
+  /** A ping the server must answer within PONG_WITHIN_MS; one at a time, so asking again
+   * never pushes a deadline already running further out. */
+  ping() {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.pongDue) return;
+    this.ws.send(JSON.stringify({ type: "ping", id: `p-${this.nextId++}`, data: {} }));
+    this.pongDue = true;
+    this.timers.pong = setTimeout(() => this.giveUp(4000), PONG_WITHIN_MS);
   }
 
   setState(state, detail = {}) {

@@ -78,8 +78,7 @@ export async function exchange(pc, url, headers = {}) {
 
 /**
  * The exchange as publisher and player both use it: returns {pc, resource, stop()}, where
- * stop() closes the connection and DELETEs the resource (the server frees it at once
- * rather than when ICE times out). A refused exchange closes `pc` before it throws.
+ * stop() hangs up (hangUp below). A refused exchange closes `pc` before it throws.
  */
 export async function connect(pc, url, headers = {}) {
   let resource;
@@ -89,11 +88,7 @@ export async function connect(pc, url, headers = {}) {
     pc.close();
     throw error;
   }
-  const stop = async () => {
-    pc.close();
-    await fetch(resource, { method: "DELETE", credentials: "include", headers }).catch(() => {});
-  };
-  return { pc, resource, stop };
+  return { pc, resource, stop: () => hangUp(pc, resource, headers) };
 }
 
 /**
@@ -108,8 +103,27 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
     stream.addTrack(event.track);
     if (video.srcObject !== stream) video.srcObject = stream;
   });
-  pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
+  // Once stopping, the connection's last gasps (the server hanging up first) are not news.
+  let stopping = false;
+  pc.addEventListener("connectionstatechange", () => stopping || onState(pc.connectionState));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
-  return connect(pc, url);
+  const session = await connect(pc, url);
+  const stop = () => {
+    stopping = true;
+    return session.stop();
+  };
+  return { ...session, stop };
+}
+
+/**
+ * End a WHIP/WHEP session: DELETE its resource, then close the peer connection. Closed
+ * first, the media process sees the peer go and drops the resource itself, and the DELETE
+ * meets a 404 (an error in the console on every stop). A DELETE stuck on a dead link holds
+ * the connection open at most `waitMs`.
+ */
+export async function hangUp(pc, resource, headers = {}, waitMs = 2000) {
+  const deleted = fetch(resource, { method: "DELETE", credentials: "include", headers });
+  await Promise.race([deleted.catch(() => {}), new Promise((done) => setTimeout(done, waitMs))]);
+  pc.close();
 }
