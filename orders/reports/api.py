@@ -1,16 +1,13 @@
 """Reports over HTTP: a session's post-live report, a farm's payouts, household impact.
 ``?format=csv`` gives the report or the payouts as CSV."""
 
-import csv
 import hashlib
-import io
 import re
 import unicodedata
 from datetime import date
 from typing import Any
 
 from django.core.cache import cache
-from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -26,6 +23,7 @@ from orders.reports.schema import CSV, DAY_OR_MONTH, FARM_PAYOUTS, FORMAT, IMPAC
 from orders.reports.sessions import session_for_report, session_report, session_report_rows
 from server.api import SettingsRateThrottle
 from server.errors import Invalid
+from server.spreadsheet import csv_response
 
 IMPACT_CACHE_S = 300
 MAX_PERIOD_DAYS = 3 * 366
@@ -47,25 +45,6 @@ class CSVRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
         # Only errors reach here (a view answers CSV with its own response): as JSON text.
         return JSONRenderer().render(data)
-
-
-def csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for row in rows:
-        # A cell a spreadsheet would run as a formula is written as text.
-        writer.writerow(
-            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") and not _number(v)
-            else v
-            for v in row
-        )  # fmt: skip
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _number(value: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+(\.\d+)?", value))
 
 
 def _wants_csv(request: Request) -> bool:

@@ -112,7 +112,8 @@ def test_report_csv(live, client_for):
     )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert response.content.startswith("\ufeff".encode())  # Excel reads UTF-8 only with its BOM
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["minute", "viewers", "viewers_peak"]
     assert len(rows) == 1 + 3 + 1 + 1 + 1
     assert rows[-1] == [str(live["product"].pk), "Mango", "3", "6", "480.00", "1.0"]
@@ -195,7 +196,7 @@ def test_payouts(live, client_for):
     assert [o["order"] for o in jan["orders"]] == [o1.pk]
     rows = list(csv.reader(io.StringIO(host.get(
         f"/api/farms/{farm.pk}/payouts/?from=2025-01-01&to=2025-02-28&format=csv"
-    ).content.decode())))  # fmt: skip
+    ).content.decode("utf-8-sig"))))  # fmt: skip
     assert rows[0][0] == "order" and rows[-1][0] == "total" and rows[-1][-1] == "380.00"
     # who may not
     for stranger in (user("otherhost", "host"), live["promoter"]):
