@@ -1,14 +1,16 @@
 """The live page in Chromium for a Thai and a Chinese phone (the browser's locale sets
 Accept-Language): the words the server renders and the ones the modules draw afterwards
 (the connection pill, Buy, a coupon drop's terms and countdown, the claim's result, the
-checkout sheet) read in that language, and the page still fits a 360 px screen.
+checkout sheet) read in that language, and the page still fits a 360 px screen. A refusal
+(the API's or the network's) reads in that language too, never as the API's English.
 Screenshots: docs/screenshots/viewer-live-th.png and viewer-live-zh.png."""
 
 import re
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from coupons.models import Claim
@@ -149,3 +151,66 @@ def test_signed_out_the_longer_sign_in_labels_still_fit_a_phone(
     assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
     assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
     stack.assert_clean(page)
+
+
+@pytest.mark.parametrize(("locale", "language"), [("th-TH", "th"), ("zh-CN", "zh-hans")])
+def test_a_refusal_reads_in_the_users_language(stack: Stack, locale: str, language: str) -> None:
+    with translation.override(language):
+        fix = gettext("Please fix the marked fields.")
+        offline = gettext("No connection. Check your signal and try again.")
+        other = gettext("That did not work. Please try again.")
+    # given: a promoter's console on a phone set to `locale`, with one active campaign
+    promoter = user("ploy", "promoter")
+    campaigns.campaign_create(
+        owner=promoter, name="Mango week", kind="percent", value=Decimal("10"), budget=10,
+        per_user_limit=1, claim_ttl_s=3600,
+    )  # fmt: skip
+    page = stack.page(promoter, viewport=SMALL_PHONE, locale=locale)
+    stack.open(page, "/promote/")
+    page.locator("[data-campaign]").wait_for()
+
+    # when a new campaign is refused field by field: the server's words stay beside the
+    # field, and the sentence for the form is the user's language
+    page.click("[data-action=new]")
+    page.fill("#c-name", "Rice festival")
+    page.fill("#c-value", "150")
+    page.fill("#c-budget", "40")
+    page.click("[data-form=campaign] button[type=submit]")
+    expect(page.locator("[data-error=form]")).to_have_text(fix)
+    assert page.inner_text("[data-error=value]") != ""
+    # (Chromium logs the refused request itself; nothing else may be there)
+    assert page.errors == [
+        "console: Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
+    page.errors.clear()
+
+    # when the connection drops as the promoter pauses the campaign
+    page.click("[data-action=cancel]")
+    page.route("**/api/campaigns/**", lambda route: route.abort())
+    page.click("[data-move=paused]")
+    # then: the list says so in that language
+    expect(page.locator("[data-list-error]")).to_have_text(offline)
+
+    # and every page looks a refusal up the same way (i18n.js errorText): this page's
+    # sentence for the code, the site's, this page's catch-all, the site's catch-all; the
+    # API's English `message` never
+    said = page.evaluate(
+        """async () => {
+          const src = document.querySelector('script[src*="promote"]').src;
+          const { errorText, messages } = await import(new URL("i18n.js", src));
+          const msg = messages(document.querySelector("[data-promote]"));
+          const english = "Refused for a developer to read";
+          const words = (table) => (name) => table[name] || "";
+          const claim = { prefix: "claim" };
+          return {
+            network: errorText({ code: "network", message: english }, msg),
+            unknown: errorText({ code: "no_such_code", message: english }, msg),
+            thrown: errorText(new TypeError(english), msg),
+            own: errorText({ code: "x" }, words({ "claim-x": "A", "claim-other": "B" }), claim),
+            fallback: errorText({ code: "y" }, words({ "claim-other": "B" }), claim),
+          };
+        }"""
+    )
+    assert said == {
+        "network": offline, "unknown": other, "thrown": other, "own": "A", "fallback": "B"
+    }  # fmt: skip
