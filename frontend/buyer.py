@@ -35,6 +35,13 @@ TRACKING_LABELS = {
     "failed_attempt": _("Delivery attempt failed"),
     "returned": _("Returned to the farm"),
 }
+# History entries that are not a status the order moved to, in the buyer's words.
+HISTORY_LABELS = {
+    "placed": _("Order placed"),
+    "expired": _("Not paid in time"),
+    "payment_failed": _("Payment failed"),
+    "refund_due": _("Refund due to you"),
+}
 ACTOR_LABELS = {
     "buyer": _("you"),
     "seller": _("the farm"),
@@ -149,7 +156,7 @@ def my_order(request: HttpRequest, order_id: int) -> HttpResponse:
             "pending": data["status"] == OrderStatus.PENDING_PAYMENT,
             "method_label": _method_label(data["payment_method"]),
             "timeline": _events(data.get("tracking"), TRACKING_LABELS),
-            "history": _events(data.get("history"), {}),
+            "history": _events(data.get("history"), HISTORY_LABELS),
         },
     )
 
