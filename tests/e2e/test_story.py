@@ -151,6 +151,7 @@ def test_from_the_farmers_camera_to_the_buyers_door(stack: Stack) -> None:
     assert viewer.get_attribute("[data-order]", "data-order-status") == "delivered"
     assert viewer.inner_text("[data-order] .status") == "Delivered"
     assert TRACKING in viewer.inner_text("main")
+    assert "Pay the courier" not in viewer.inner_text("main")  # paid at the door
     steps_seen = viewer.locator("ol.timeline").first.locator("li strong").all_inner_texts()
     assert steps_seen == ["Delivered", "On the way"], steps_seen
     Stack.screenshot(viewer, "story-timeline")

@@ -202,6 +202,8 @@ def test_my_order_renders_tracking_and_history_from_the_order_json(monkeypatch):
     assert "Accepted by the farm" in page and "the farm" in page
     # a history entry that is not a status reads as words too
     assert "Order placed" in page
+    # cash on delivery, not delivered yet: the buyer is reminded to pay at the door
+    assert "Pay the courier when your order arrives." in page
 
 
 def test_someone_elses_order_is_404_even_for_the_farms_host():
