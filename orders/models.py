@@ -1,15 +1,22 @@
 """Orders, their lines and payments, what happened to each order, and the records that make
 retries harmless (idempotency keys, webhook events already acted on).
 
-Statuses move only by conditional updates (``UPDATE ... WHERE status = <expected>``), so of
-two concurrent transitions exactly one wins. Money is Decimal with two places; lines keep a
-snapshot of what was bought at what price, so later catalogue edits change no past order.
+The order's legal moves are one table: the ``@transition`` methods on ``Order`` (django-fsm).
+A status is never assigned (the field is protected); it moves by calling one of those methods
+and saving, which ``ConcurrentTransitionMixin`` turns into a conditional update (``UPDATE ...
+WHERE status = <as read>``), so of two concurrent transitions exactly one wins
+(``orders.services.transitions``). Money is Decimal with two places; lines keep a snapshot of
+what was bought at what price, so later catalogue edits change no past order.
 """
+
+import threading
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
 class OrderStatus(models.TextChoices):
@@ -31,7 +38,16 @@ class PaymentMethod(models.TextChoices):
     SANDBOX = "sandbox", _("Card (sandbox gateway)")
 
 
-class Order(models.Model):
+S = OrderStatus
+# Statuses whose order gave its units (and its coupon, if unshipped) back, or never will:
+# the coupon constraint and the stock count leave them out.
+RELEASED = (S.CANCELLED, S.REFUNDED)
+
+
+_REFRESH_LOCK = threading.Lock()
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
     """One farm's products bought by one buyer; a cart across farms places one per farm."""
 
     buyer = models.ForeignKey(
@@ -48,9 +64,10 @@ class Order(models.Model):
     claim = models.ForeignKey(
         "coupons.Claim", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    status = models.CharField(
-        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
-    )
+    status = FSMField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT,
+        protected=True,
+    )  # fmt: skip
     payment_method = models.CharField(max_length=12, choices=PaymentMethod.choices)
     currency = models.CharField(max_length=3)
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
@@ -80,16 +97,74 @@ class Order(models.Model):
             ),
             models.CheckConstraint(condition=Q(shipping_fee__gte=0), name="order_shipping_gte_0"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
-            # A coupon is redeemed by one live order at most; a cancelled order lets it go.
+            # A coupon is redeemed by one live order at most; a cancelled order, or one
+            # refunded before it shipped, lets it go.
             models.UniqueConstraint(
                 fields=["claim"],
-                condition=Q(claim__isnull=False) & ~Q(status="cancelled"),
+                condition=Q(claim__isnull=False) & ~Q(status__in=RELEASED),
                 name="order_claim_once",
             ),
         ]
 
     def __str__(self) -> str:
         return f"order {self.pk}"
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """django-fsm lifts the status field's protection for every Order while one refresh
+        runs; a second thread's refresh in between (two requests racing one order in one
+        process) would find it put back mid-way and fail. One refresh at a time."""
+        with _REFRESH_LOCK:
+            super().refresh_from_db(*args, **kwargs)
+
+    # --- the transition table (docs/api.md "Statuses"): the only legal moves -------------
+    # Who may take each, and until when, is the services' rule (orders.services.rules);
+    # cash on delivery is placed ``accepted`` and ``deliver`` records its payment.
+
+    @transition(field=status, source=S.PENDING_PAYMENT, target=S.PAID)
+    def pay(self) -> None:
+        """The provider confirmed the money."""
+
+    @transition(field=status, source=S.PAID, target=S.ACCEPTED)
+    def accept(self) -> None:
+        """The farm takes the order on."""
+
+    @transition(field=status, source=S.ACCEPTED, target=S.PACKED)
+    def pack(self) -> None:
+        """Packed and waiting for the courier."""
+
+    @transition(field=status, source=S.PACKED, target=S.SHIPPED)
+    def ship(self) -> None:
+        """Handed to a carrier (a shipment with its tracking number)."""
+
+    @transition(field=status, source=S.SHIPPED, target=S.DELIVERED)
+    def deliver(self) -> None:
+        """The carrier (or, for a manual shipment, the farm) says it arrived."""
+
+    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED)
+    def complete(self) -> None:
+        """Delivered and no refund asked within the window: the sale is final."""
+
+    @transition(
+        field=status, source=[S.PENDING_PAYMENT, S.PAID, S.ACCEPTED, S.PACKED], target=S.CANCELLED
+    )
+    def cancel(self) -> None:
+        """The buyer or the farm cancels before it ships; stock and coupon go back."""
+
+    @transition(field=status, source=S.PENDING_PAYMENT, target=S.CANCELLED)
+    def expire(self) -> None:
+        """The payment deadline passed."""
+
+    @transition(
+        field=status,
+        source=[S.PAID, S.ACCEPTED, S.PACKED, S.SHIPPED, S.DELIVERED],
+        target=S.REFUND_REQUESTED,
+    )
+    def refund_request(self) -> None:
+        """The buyer asks for the money back."""
+
+    @transition(field=status, source=S.REFUND_REQUESTED, target=S.REFUNDED)
+    def refund(self) -> None:
+        """The farm or staff grant it: the money goes back."""
 
 
 class OrderLine(models.Model):
@@ -241,6 +316,81 @@ class ShowcaseBuyer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} holds {self.bought} of item {self.item_id}"
+
+
+class TrackingKind(models.TextChoices):
+    PICKED_UP = "picked_up", _("Picked up")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED_ATTEMPT = "failed_attempt", _("Delivery attempt failed")
+    RETURNED = "returned", _("Returned to sender")
+
+
+class ShipmentStatus(models.TextChoices):
+    SHIPPED = "shipped", _("Handed to the carrier")
+    PICKED_UP = "picked_up", _("Picked up")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED_ATTEMPT = "failed_attempt", _("Delivery attempt failed")
+    RETURNED = "returned", _("Returned to sender")
+
+
+class Shipment(models.Model):
+    """A parcel of an order with a carrier (``orders.carriers``) and its tracking number."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    carrier = models.CharField(max_length=20)
+    tracking_number = models.CharField(max_length=40, blank=True)
+    status = models.CharField(
+        max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.SHIPPED
+    )
+    shipped_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A carrier's webhook names the parcel by number: one shipment per number.
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~Q(tracking_number=""),
+                name="shipment_tracking_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
+class TrackingEvent(models.Model):
+    """One scan of a parcel. ``at`` is the carrier's time (the timeline's order; events may
+    arrive late or twice); ``external_id`` is the carrier's name for the scan, so a scan sent
+    again is stored once."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=TrackingKind.choices)
+    at = models.DateTimeField()
+    location = models.CharField(max_length=200, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=20)  # "manual" (the farm typed it) or the carrier's code
+    external_id = models.CharField(max_length=120, blank=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["shipment", "at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "external_id"],
+                condition=~Q(external_id=""),
+                name="tracking_event_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
 # Models of the app's packages, so Django finds them under the "orders" label.

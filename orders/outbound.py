@@ -11,10 +11,8 @@ The row carries the body webhooks send (docs/webhooks.md), in the Standard Webho
 
 from datetime import datetime
 
-from django.db.models import Prefetch
-
-from orders.models import Order, OrderLine, Payment
-from orders.selectors import order_data
+from orders.models import Order
+from orders.selectors import order_data, order_prefetch
 from server.outbox.services import outbox_write
 
 TOPICS = (
@@ -49,17 +47,12 @@ def order_event(*, order: Order, topic: str, now: datetime, data: dict | None = 
     """
     if topic not in TOPICS:
         raise ValueError(f"unknown order topic {topic!r}")
-    if topic != "order.created":
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("farm")
-            .prefetch_related(
-                Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
-                Prefetch("payments", queryset=Payment.objects.order_by("id")),
-            )
-            .get(pk=order.pk)
-        )
-    shape = {k: v for k, v in order_data(order).items() if k not in _PRIVATE}
+    created = topic == "order.created"
+    if not created:
+        # A transition's conditional UPDATE already holds this lock in the same transaction,
+        # so the caller writes its move first and calls this last: no second lock is waited on.
+        order = order_prefetch(Order.objects.select_for_update(of=("self",))).get(pk=order.pk)
+    shape = {k: v for k, v in order_data(order, placed=created).items() if k not in _PRIVATE}
     outbox_write(
         topic=topic,
         key=order_key(order.pk),

@@ -6,12 +6,30 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from coupons.models import Campaign
-from orders.models import Order, OrderLine, OrderStatus, Payment
+from orders.carriers import CARRIERS
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus, Payment, Shipment
 from orders.payments.providers import payment_instructions
+from orders.services.rules import actions_for
 from server.accounts.models import User
 from server.errors import NotFound
 
 VIEWS = ("buyer", "seller")
+S = OrderStatus
+# Only an order that went past ``packed`` can have a shipment: the others need no query.
+MAY_HAVE_SHIPPED = frozenset({S.SHIPPED, S.DELIVERED, S.COMPLETED, S.REFUND_REQUESTED, S.REFUNDED})
+# Who did it, for history rows written before they said so.
+_BY_KIND = {"paid": "provider", "payment_failed": "provider", "payment_mismatch": "provider",
+            "payment_after_cancel": "provider", "expired": "system"}  # fmt: skip
+
+
+def order_prefetch(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """What ``order_data`` reads, in a few queries for a whole page."""
+    return orders.select_related("farm").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
+        Prefetch("payments", queryset=Payment.objects.order_by("id")),
+        Prefetch("shipments", queryset=Shipment.objects.order_by("id").prefetch_related("events")),
+        Prefetch("events", queryset=OrderEvent.objects.order_by("id")),
+    )
 
 
 def orders_visible_to(*, user: User, view: str | None = None) -> QuerySet[Order]:
@@ -20,15 +38,7 @@ def orders_visible_to(*, user: User, view: str | None = None) -> QuerySet[Order]
     mine = Q(buyer=user)
     theirs = Q(farm__owner=user)
     where = mine if view == "buyer" else theirs if view == "seller" else mine | theirs
-    return (
-        Order.objects.filter(where)
-        .select_related("farm")
-        .prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.order_by("id")),
-            Prefetch("payments", queryset=Payment.objects.order_by("id")),
-        )
-        .order_by("-id")
-    )
+    return order_prefetch(Order.objects.filter(where)).order_by("-id")
 
 
 def order_for(*, order_id: int, user: User) -> Order:
@@ -47,9 +57,57 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def order_data(order: Order) -> dict[str, Any]:
+def order_staff_view(*, order_id: int) -> Order:
+    """An order as staff read it after acting on it (a refund); ``NotFound`` if none."""
+    order = order_prefetch(Order.objects.filter(pk=order_id)).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def shipment_data(shipment: Shipment) -> dict[str, Any]:
+    """A parcel as the order JSON lists it; also the ``shipment`` its webhooks carry."""
+    carrier = CARRIERS.get(shipment.carrier)
+    return {
+        "id": shipment.pk,
+        "carrier": shipment.carrier,
+        "carrier_name": carrier.name if carrier else shipment.carrier,
+        "tracking_number": shipment.tracking_number,
+        "shipped_at": _when(shipment.shipped_at),
+        "delivered_at": _when(shipment.delivered_at),
+        "status": shipment.status,
+        # Ordered by the carrier's time: scans arrive late and out of order.
+        "events": [
+            {"kind": e.kind, "at": _when(e.at), "location": e.location, "note": e.note}
+            for e in sorted(shipment.events.all(), key=lambda e: (e.at, e.pk))
+        ],
+    }
+
+
+def _by(event: OrderEvent, order: Order) -> str:
+    if "by" in event.data:
+        return event.data["by"]
+    if event.kind in _BY_KIND:
+        return _BY_KIND[event.kind]
+    if event.actor_id is None:
+        return "system"
+    return "buyer" if event.actor_id == order.buyer_id else "seller"
+
+
+def order_data(order: Order, viewer: User | None = None, *, placed: bool = False) -> dict[str, Any]:
     """The order's public shape (docs/api.md, "Orders"); plain JSON, so it is also what an
-    ``Idempotency-Key`` replay answers."""
+    ``Idempotency-Key`` replay answers. ``viewer``: whose ``actions`` to list (none without).
+    ``placed``: the order was just written by this request, so its history is its placing
+    and it has no shipment (no queries for them on the storm path)."""
+    if placed:
+        shipments: list[dict[str, Any]] = []
+        history = [{"kind": "placed", "at": _when(order.created_at), "by": "buyer"}]
+    else:
+        shipped = order.status in MAY_HAVE_SHIPPED
+        shipments = [shipment_data(s) for s in order.shipments.all()] if shipped else []
+        history = [
+            {"kind": e.kind, "at": _when(e.at), "by": _by(e, order)} for e in order.events.all()
+        ]
     payments = list(order.payments.all())
     payment = payment_instructions(payments[-1]) if payments else None
     if payment is not None:
@@ -82,8 +140,10 @@ def order_data(order: Order) -> dict[str, Any]:
         "payment": payment,
         "payment_due_at": _when(order.payment_due_at),
         "address": order.address,
-        "shipments": [],
-        "tracking": [],
+        "actions": actions_for(order, viewer) if viewer is not None else [],
+        "shipments": shipments,
+        "tracking": shipments[-1]["events"] if shipments else [],
+        "history": history,
         "cancel_reason": order.cancel_reason,
         "created_at": _when(order.created_at),
         "updated_at": _when(order.updated_at),

@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from orders import api
+from orders.documents import api as documents_api
 from orders.payments import api as payments_api
 from orders.reports import api as reports_api
 from orders.webhooks import api as webhooks_api
@@ -13,6 +14,18 @@ router.register(
 )
 
 urlpatterns = [
+    path("orders/export.csv", documents_api.OrderExportView.as_view(), name="order-export"),
+    re_path(
+        r"^orders/(?P<pk>[0-9]{1,18})/label\.pdf$",
+        documents_api.OrderLabelView.as_view(),
+        name="order-label",
+    ),
+    # A session's path, answered here: streams knows nothing of orders.
+    re_path(
+        r"^sessions/(?P<pk>[0-9]{1,18})/labels\.pdf$",
+        documents_api.SessionLabelsView.as_view(),
+        name="session-labels",
+    ),
     *router.urls,
     path(
         "sessions/<int:session_id>/report/",
@@ -29,6 +42,12 @@ urlpatterns = [
         "payments/webhook/<str:provider>/",
         payments_api.PaymentWebhookView.as_view(),
         name="payment-webhook",
+    ),
+    path("carriers/", api.CarrierListView.as_view(), name="carriers"),
+    path(
+        "shipments/webhook/<str:carrier>/",
+        api.CarrierWebhookView.as_view(),
+        name="carrier-webhook",
     ),
     path(
         "payments/promptpay/<str:reference>/qr/",

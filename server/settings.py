@@ -209,6 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     "flush-session-metrics": {"task": "streams.flush_metrics", "schedule": 10.0},
     "expire-unpaid-orders": {"task": "orders.expire_unpaid", "schedule": 30.0},
     "reconcile-stock": {"task": "orders.reconcile_stock", "schedule": 5.0},
+    "complete-delivered-orders": {"task": "orders.complete_delivered", "schedule": 900.0},
     # Behind each commit's own relay task and each delivery's own retry task: what a lost
     # task or a killed worker left (server.outbox, orders.webhooks, orders.notifications).
     "outbox-relay": {"task": "outbox.relay", "schedule": env.float("OUTBOX_SWEEP_S", default=10.0)},
@@ -398,7 +399,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint logs every step of every label at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 # --- live channel (streams, docs/protocol.md, docs/scaling.md) --------------------------
@@ -452,6 +457,11 @@ PROMPTPAY_ID = env.str("PROMPTPAY_ID", default="" if PRODUCTION else "0812345678
 # Each payment provider's Standard Webhooks secret, as JSON: {"promptpay": "whsec_..."}.
 # Unset on the embedded default: derived from SECRET_KEY (orders.payments.signing).
 PAYMENT_WEBHOOK_SECRETS = env.json("PAYMENT_WEBHOOK_SECRETS", default={})
+# Each webhook carrier's Standard Webhooks secret, as JSON: {"thailandpost": "whsec_..."};
+# unset on the embedded default: derived from SECRET_KEY like the providers'.
+CARRIER_WEBHOOK_SECRETS = env.json("CARRIER_WEBHOOK_SECRETS", default={})
+# Days after delivery that an order with no refund asked becomes final (``completed``).
+ORDER_AUTO_COMPLETE_DAYS = env.int("ORDER_AUTO_COMPLETE_DAYS", default=7)
 # The sandbox card gateway and its hosted page; never on in production.
 PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=not PRODUCTION) and not PRODUCTION
 
@@ -491,3 +501,11 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Talad Live <no-reply@talad.invalid>")
+
+# --- packing slips and labels (orders/documents/, docs/api.md "Labels") -------------------
+
+# Where a worker writes a session's labels PDF and web nodes read it: private (never under
+# MEDIA_ROOT, which DEBUG serves), and one folder every web node and worker share in a fleet.
+LABELS_DIR = Path(env.str("LABELS_DIR", default=str(DATA_DIR / "labels")))
+# Labels laid out per step of a session's build, each step one progress report.
+LABELS_CHUNK = env.int("LABELS_CHUNK", default=25)

@@ -21,10 +21,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from server.errors import Invalid
 
 
-def provider_secret(provider: str) -> str:
-    """The provider's ``whsec_`` secret: configured (``PAYMENT_WEBHOOK_SECRETS``), or on the
+def provider_secret(provider: str, *, secrets: Mapping[str, str] | None = None) -> str:
+    """The provider's ``whsec_`` secret: configured (``secrets``, by default
+    ``PAYMENT_WEBHOOK_SECRETS``; carriers pass ``CARRIER_WEBHOOK_SECRETS``), or on the
     embedded default derived from ``SECRET_KEY`` so the sandbox works with nothing set."""
-    configured = settings.PAYMENT_WEBHOOK_SECRETS.get(provider)
+    table = settings.PAYMENT_WEBHOOK_SECRETS if secrets is None else secrets
+    configured = table.get(provider)
     if configured:
         return configured
     if settings.PRODUCTION:
@@ -33,11 +35,18 @@ def provider_secret(provider: str) -> str:
     return "whsec_" + base64.b64encode(derived).decode()
 
 
-def webhook_verify(*, provider: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+def webhook_verify(
+    *,
+    provider: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The event's JSON object with its ``id`` (the ``webhook-id`` header); raises
-    ``Invalid`` for a bad or stale signature and for a body that is not a JSON object."""
+    ``Invalid`` for a bad or stale signature and for a body that is not a JSON object.
+    ``secrets``: as ``provider_secret`` takes them."""
     try:
-        event = Webhook(provider_secret(provider)).verify(body, dict(headers))
+        event = Webhook(provider_secret(provider, secrets=secrets)).verify(body, dict(headers))
     except (WebhookVerificationError, ValueError, TypeError, RecursionError):
         raise Invalid("The webhook's signature does not verify.") from None
     if not isinstance(event, dict):
@@ -47,12 +56,17 @@ def webhook_verify(*, provider: str, body: bytes, headers: Mapping[str, str]) ->
 
 
 def webhook_sign(
-    *, provider: str, event_id: str, payload: dict[str, Any], at: datetime | None = None
+    *,
+    provider: str,
+    event_id: str,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """Body and headers of a webhook as ``provider`` sends it (the sandbox gateway and tests)."""
     body = json.dumps(payload, separators=(",", ":"))
     at = at or datetime.now(UTC)
-    signature = Webhook(provider_secret(provider)).sign(event_id, at, body)
+    signature = Webhook(provider_secret(provider, secrets=secrets)).sign(event_id, at, body)
     headers = {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),

@@ -1,5 +1,6 @@
 """Cancelling an order (the buyer, the farm's host, or a payment deadline that passed): its
-stock and its coupon go back, once, whoever asks and however often.
+stock and its coupon go back, once, whoever asks and however often. A refund of an order that
+never shipped gives them back through the same ``order_give_back``.
 
 Stock goes back where it came from: to the session's allotment while the session is live,
 else to the product's stock (an ended session already returned its allotment there). The
@@ -17,39 +18,54 @@ from catalog.models import Product
 from coupons.models import Claim, ClaimStatus
 from coupons.services.expiry import claim_release
 from orders.errors import NotCancellable
-from orders.models import Order, OrderEvent, OrderLine, OrderStatus, ShowcaseBuyer
-from orders.outbound import order_event
+from orders.models import Order, OrderLine, OrderStatus, PaymentMethod, ShowcaseBuyer
+from orders.services.payments import payments_refund
+from orders.services.rules import action_allowed, action_check
 from orders.services.stock import offer_gate, product_gate, stock_changed, stock_release
 from orders.services.transitions import order_transition
 from server.accounts.models import User
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from streams.models import LiveSession, SessionStatus, ShowcaseItem
 
-CANCELLABLE = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.ACCEPTED)
 SWEEP_BATCH = 500
+Effects = list[Callable[[], None]]
 
 
-def order_cancel(*, order_id: int, actor: User, now: datetime) -> Order:
-    """The buyer, or the farm's host, cancels before shipping. Raises ``NotFound`` (not
-    theirs to see), ``NotCancellable``."""
-    order = Order.objects.select_related("farm").filter(pk=order_id).first()
-    if order is None or actor.pk not in (order.buyer_id, order.farm.owner_id):
-        raise NotFound("No such order.")
-    reason = "buyer" if actor.pk == order.buyer_id else "seller"
-    if not _cancel(order_id=order_id, source=CANCELLABLE, kind="cancelled", reason=reason,
-                   now=now, actor=actor):  # fmt: skip
-        order.refresh_from_db()
-        raise NotCancellable(f"An order that is {order.status} cannot be cancelled.")
-    order.refresh_from_db()
+def order_cancel(*, order_id: int, actor: User, now: datetime, note: str = "") -> Order:
+    """The buyer (until the farm packs it) or the farm's host (until it ships) cancels.
+    Raises ``NotFound`` (not theirs to see), ``NotCancellable`` (not from this status)."""
+    with transaction.atomic():
+        # Locked: a payment webhook or a second cancel waits, then finds the new status.
+        order = _locked(order_id)
+        if order is None:
+            raise NotFound("No such order.")
+        try:
+            roles = action_check(order, "cancel", actor)
+        except Conflict as exc:
+            raise NotCancellable(exc.message, **exc.extra) from None
+        buyer_may = action_allowed(order, "cancel", roles & {"buyer"})
+        by = "buyer" if buyer_may else "seller"
+        moved = _cancel(order=order, name="cancel", kind="cancelled", reason=by, by=by,
+                        now=now, actor=actor, note=note)  # fmt: skip
+        if moved is None:  # the row is locked and checked: only a bug gets here
+            raise NotCancellable(f"An order that is {order.status} cannot be cancelled.")
+        effects = moved
+        transaction.on_commit(lambda: [effect() for effect in effects], robust=True)
     return order
 
 
 def order_expire(*, order_id: int, now: datetime) -> bool:
     """Cancel an unpaid order whose deadline has passed; False (a no-op) otherwise."""
-    return _cancel(
-        order_id=order_id, source=(OrderStatus.PENDING_PAYMENT,), kind="expired",
-        reason="payment_timeout", now=now, due_by=now,
-    )  # fmt: skip
+    with transaction.atomic():
+        order = _locked(order_id)
+        if order is None or order.payment_due_at is None or order.payment_due_at > now:
+            return False
+        moved = _cancel(order=order, name="expire", kind="expired", reason="payment_timeout",
+                        by="system", now=now)  # fmt: skip
+        if moved is None:
+            return False
+        transaction.on_commit(lambda: [effect() for effect in moved], robust=True)
+    return True
 
 
 def orders_expire_unpaid(*, now: datetime) -> int:
@@ -59,45 +75,52 @@ def orders_expire_unpaid(*, now: datetime) -> int:
     return sum(order_expire(order_id=pk, now=now) for pk in ids)
 
 
+def _locked(order_id: int) -> Order | None:
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("farm")
+        .filter(pk=order_id)
+        .first()
+    )
+
+
 def _cancel(
     *,
-    order_id: int,
-    source: tuple[str, ...],
+    order: Order,
+    name: str,
     kind: str,
     reason: str,
+    by: str,
     now: datetime,
     actor: User | None = None,
-    due_by: datetime | None = None,
-) -> bool:
-    effects: list[Callable[[], None]] = []
-    with transaction.atomic():
-        # Locked: a payment webhook or a second cancel waits, then finds the new status.
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
-        if order is None or order.status not in source:
-            return False
-        if due_by is not None and (order.payment_due_at is None or order.payment_due_at > due_by):
-            return False
-        was = order.status
-        order_transition(
-            order_id=order.pk, source=[was], target=OrderStatus.CANCELLED, kind=kind, now=now,
-            actor=actor, data={"reason": reason, "from": was}, cancel_reason=reason,
-        )  # fmt: skip
-        order_event(order=order, topic="order.cancelled", now=now, data={"reason": reason})
-        if was == OrderStatus.PAID:
-            OrderEvent.objects.create(
-                order=order, kind="refund_due", actor=actor, at=now,
-                data={"amount": str(order.total), "currency": order.currency},
-            )  # fmt: skip
-        for line in order.lines.order_by("product_id"):
-            effects += _line_return(order=order, line=line)
-        if order.claim_id is not None:
-            _claim_return(claim_id=order.claim_id, now=now)
-        transaction.on_commit(lambda: [effect() for effect in effects], robust=True)
-    return True
+    note: str = "",
+) -> Effects | None:
+    """Move the (locked) order by ``name`` to cancelled and give back what it held; the
+    effects to run after commit, or None when it did not move."""
+    was = order.status
+    data = {"reason": reason, **({"note": note} if note else {})}
+    if not order_transition(order=order, name=name, kind=kind, by=by, now=now, actor=actor,
+                            topic="order.cancelled", data=data, cancel_reason=reason):  # fmt: skip
+        return None
+    if was != OrderStatus.PENDING_PAYMENT and order.payment_method != PaymentMethod.COD:
+        payments_refund(order=order, kind="refund_due", by=by, actor=actor, now=now)
+    return order_give_back(order=order, now=now)
 
 
-def _line_return(*, order: Order, line: OrderLine) -> list[Callable[[], None]]:
-    effects: list[Callable[[], None]] = []
+def order_give_back(*, order: Order, now: datetime) -> Effects:
+    """Return an unshipped order's units and its coupon, inside the transaction that moved it
+    out of the live statuses (that move happens once, so this does too); the effects on the
+    gates and the room, to run after commit."""
+    effects: Effects = []
+    for line in order.lines.order_by("product_id"):
+        effects += _line_return(order=order, line=line)
+    if order.claim_id is not None:
+        _claim_return(claim_id=order.claim_id, now=now)
+    return effects
+
+
+def _line_return(*, order: Order, line: OrderLine) -> Effects:
+    effects: Effects = []
     to_shop = line.qty - line.from_allotment
     if line.from_allotment:
         # Locked before the session is read: an ending session holds this row while it

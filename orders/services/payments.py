@@ -2,7 +2,8 @@
 
 A provider may send an event twice, late, or out of order. Each event is acted on once (a
 ``WebhookEvent`` row per provider event id), the payment row is locked while one is applied,
-and ``succeeded`` is final: a ``failed`` arriving after it changes nothing, a ``succeeded``
+and ``succeeded`` is final: a ``failed`` arriving after it changes nothing, nor does a second
+``succeeded`` after the money went back, a ``succeeded``
 after a ``failed`` (the buyer tried again) wins. Money that arrives for an order already
 cancelled is recorded and flagged for refund; the order does not come back to life.
 """
@@ -19,13 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from orders.models import (
     Order,
     OrderEvent,
-    OrderStatus,
     Payment,
     PaymentMethod,
     PaymentStatus,
     WebhookEvent,
 )
-from orders.outbound import order_event
 from orders.services.transitions import order_transition
 from server.errors import Invalid
 
@@ -111,25 +110,52 @@ def _succeeded(payment: Payment, event: PaymentEvent, now: datetime) -> Outcome:
             currency=event.data.currency,
         )
         return "ignored"
-    if payment.status == PaymentStatus.SUCCEEDED:
-        return "applied"
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+        return "applied"  # settled once: a refund that followed is not undone
     payment.status = PaymentStatus.SUCCEEDED
     payment.settled_at = now
     payment.save(update_fields=["status", "settled_at"])
     paid = order_transition(
-        order_id=payment.order_id,
-        source=[OrderStatus.PENDING_PAYMENT],
-        target=OrderStatus.PAID,
+        order=Order.objects.get(pk=payment.order_id),
+        name="pay",
         kind="paid",
+        by="provider",
         now=now,
+        topic="order.paid",
         data={"provider": payment.provider, "reference": payment.reference},
     )
-    if paid:
-        order_event(order=payment.order, topic="order.paid", now=now)
-    else:
+    if not paid:
         # The deadline passed or the buyer cancelled first: keep the money on record.
         _log(payment, "payment_after_cancel", now, reference=payment.reference, refund_due=True)
     return "applied"
+
+
+def payment_record_cod(*, order: Order, now: datetime) -> Payment:
+    """Cash on delivery: the courier took the money at the door. Recorded once per order
+    (its reference is the order's), in the transaction that delivers it."""
+    return Payment.objects.create(
+        order=order, provider=PaymentMethod.COD, amount=order.total, currency=order.currency,
+        status=PaymentStatus.SUCCEEDED, reference=f"COD{order.pk}", created_at=now,
+        settled_at=now,
+    )  # fmt: skip
+
+
+def payments_refund(
+    *, order: Order, kind: str, by: str, now: datetime, actor: Any = None
+) -> Decimal:
+    """Mark the order's settled money as going back to the buyer and log ``kind`` with the
+    amount: inside the transaction that moved the order out of the paid statuses, which
+    happens once, so the money goes back once. Returns the amount."""
+    settled = list(
+        Payment.objects.select_for_update().filter(order=order, status=PaymentStatus.SUCCEEDED)
+    )
+    Payment.objects.filter(pk__in=[p.pk for p in settled]).update(status=PaymentStatus.REFUNDED)
+    amount = sum((p.amount for p in settled), Decimal("0.00"))
+    OrderEvent.objects.create(
+        order=order, kind=kind, actor=actor, at=now,
+        data={"by": by, "amount": f"{amount:.2f}", "currency": order.currency},
+    )  # fmt: skip
+    return amount
 
 
 def _log(payment: Payment, kind: str, now: datetime, **data: Any) -> None:

@@ -288,7 +288,7 @@ def _write(
     order_event(order=order, topic="order.created", now=now)
     if status == OrderStatus.PAID:
         order_event(order=order, topic="order.paid", now=now)
-    response = order_data(order) if lease is not None else None
+    response = order_data(order, placed=True) if lease is not None else None
     # The hot rows last: a storm's orders of one offer queue on its row from this update to
     # their commit, so little else happens in between.
     for t in taken:

@@ -5,14 +5,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from catalog import services as catalog
 from catalog.models import Product
 from coupons.models import Claim
 from coupons.services import campaigns, claims, drops
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import Order, OrderLine, OrderStatus, Shipment
 from orders.services.placing import order_place
 from server.accounts import services as accounts
 from streams import services as streams
@@ -96,8 +96,16 @@ def body(w: dict, qty: int = 1, **extra: Any) -> dict:
     }
 
 
+def holding_orders():
+    """Orders that still hold their units and coupon: all but the cancelled ones and those
+    refunded before they shipped (both gave them back)."""
+    shipped = Exists(Shipment.objects.filter(order=OuterRef("pk")))
+    released = Q(status=OrderStatus.CANCELLED) | (Q(status=OrderStatus.REFUNDED) & ~shipped)
+    return Order.objects.exclude(released)
+
+
 def units_in_live_orders(product: Product) -> int:
-    lines = OrderLine.objects.filter(product=product, order__status__in=LIVE_STATUSES)
+    lines = OrderLine.objects.filter(product=product, order__in=holding_orders())
     return lines.aggregate(n=Sum("qty"))["n"] or 0
 
 
@@ -113,5 +121,5 @@ def assert_stock_conserved(product: Product, initial: int) -> None:
 def assert_claims_once() -> None:
     """No claim is redeemed by two live orders, and each redeemed claim by exactly one."""
     for claim in Claim.objects.all():
-        live = Order.objects.filter(claim=claim, status__in=LIVE_STATUSES).count()
+        live = holding_orders().filter(claim=claim).count()
         assert live == (1 if claim.status == "redeemed" else 0), (claim.status, live)

@@ -1,9 +1,8 @@
 """A finished-looking live session for the report tests (integration and browser): known
 viewers, chat, a coupon drop that runs out, and orders, all through the services, so every
 number on the report, the campaign's return, the payouts and the impact page is known.
-
-Delivered orders are set with a queryset update: the delivery transition is another
-branch's (the merge switches these to its service)."""
+Orders are delivered through the fulfilment services (paid, accepted, packed, shipped,
+delivered), at the dates the payouts read."""
 
 import asyncio
 from collections.abc import Coroutine
@@ -16,7 +15,9 @@ from django.utils import timezone
 
 from catalog.models import Farm
 from coupons.services import campaigns, claims, drops
-from orders.models import Order
+from orders.models import Order, Payment
+from orders.services.fulfilment import order_accept, order_deliver, order_pack, order_ship
+from orders.services.payments import payment_event_apply
 from streams import metrics, services
 from tests.integration.order_world import place_live, user, world
 
@@ -26,6 +27,22 @@ FEB = datetime(2025, 2, 3, 10, tzinfo=UTC)
 
 def minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
+
+
+def deliver(order: Order, host: Any, at: datetime) -> None:
+    """Take ``order`` down the main line to ``delivered`` at ``at``, as bank and farm would."""
+    order = Order.objects.get(pk=order.pk)
+    if order.status == "pending_payment":
+        payment = Payment.objects.get(order=order)
+        event = {"id": f"evt_{order.pk}", "type": "payment.succeeded",
+                 "data": {"reference": payment.reference, "amount": str(payment.amount),
+                          "currency": payment.currency}}  # fmt: skip
+        payment_event_apply(provider=payment.provider, event=event, now=at)
+        order_accept(order_id=order.pk, actor=host, now=at)
+    order_pack(order_id=order.pk, actor=host, now=at)
+    order_ship(order_id=order.pk, actor=host, carrier="manual", tracking_number="", now=at)
+    order_deliver(order_id=order.pk, actor=host, now=at)
+    assert Order.objects.get(pk=order.pk).status == "delivered"
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -68,7 +85,7 @@ def report_world() -> dict[str, Any]:
     o1 = place_live(b1, w, qty=2, claim=c1.pk, method="cod", now=t + timedelta(seconds=65))
     o2 = place_live(b2, w, qty=1, method="promptpay", now=t + timedelta(seconds=70))
     o3 = place_live(b3, w, qty=3, method="cod", now=t + timedelta(seconds=130))
-    Order.objects.filter(pk=o1.pk).update(status="delivered", updated_at=JAN)
-    Order.objects.filter(pk=o3.pk).update(status="delivered", updated_at=FEB)
+    deliver(o1, w["host"], JAN)
+    deliver(o3, w["host"], FEB)
     return {**w, "t": t, "b1": b1, "b2": b2, "b3": b3, "promoter": promoter,
             "campaign": campaign, "drop": drop, "orders": (o1, o2, o3)}  # fmt: skip

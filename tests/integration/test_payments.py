@@ -130,10 +130,10 @@ def test_a_wrong_amount_is_recorded_not_accepted(api, pending):
 def test_money_after_the_order_was_cancelled_is_kept_on_record_for_refund(api, pending):
     # given the deadline passed first
     order_transition(
-        order_id=pending.order_id,
-        source=[OrderStatus.PENDING_PAYMENT],
-        target=OrderStatus.CANCELLED,
+        order=Order.objects.get(pk=pending.order_id),
+        name="expire",
         kind="expired",
+        by="system",
         now=timezone.now(),
     )
     # when the bank's confirmation arrives late

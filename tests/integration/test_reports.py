@@ -11,12 +11,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from coupons.services import claims, drops
-from orders.models import Order
 from streams import metrics
 from streams.metrics_store import session_metrics_flush
 from streams.models import SessionMinute
 from tests.integration.order_world import place_live, user
-from tests.integration.report_world import JAN, report_world
+from tests.integration.report_world import JAN, deliver, report_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -242,7 +241,7 @@ def test_impact(live, client_for):
 def test_impact_is_cached(live, client_for):
     cache.clear()
     first = client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json()
-    Order.objects.filter(pk=live["orders"][1].pk).update(status="delivered", updated_at=JAN)
+    deliver(live["orders"][1], live["host"], JAN)
     assert client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json() == first
     cache.clear()
     assert client_for(None).get("/api/impact/?from=2025-01&to=2025-03").json() != first
