@@ -6,7 +6,6 @@ checkout sheet) read in that language, and the page still fits a 360 px screen. 
 Screenshots: docs/screenshots/viewer-live-th.png and viewer-live-zh.png."""
 
 import re
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone, translation
@@ -14,12 +13,10 @@ from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from coupons.models import Claim
-from coupons.services import campaigns, drops
 from streams import services as streams
+from tests.e2e import steps
 from tests.e2e.stack import Stack
 from tests.integration.order_world import user, world
-
-SMALL_PHONE = {"width": 360, "height": 740}
 
 WORDS = {
     "th-TH": {
@@ -41,15 +38,6 @@ WORDS = {
 }  # fmt: skip
 
 
-def in_view(page, selector: str) -> bool:
-    return page.eval_on_selector(
-        selector,
-        """el => { const r = el.getBoundingClientRect();
-                   return r.width > 0 && r.left >= 0 && r.top >= 0
-                          && r.right <= innerWidth && r.bottom <= innerHeight; }""",
-    )
-
-
 @pytest.mark.parametrize("locale", ["th-TH", "zh-CN"])
 def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> None:
     words = WORDS[locale]
@@ -60,7 +48,7 @@ def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> 
         session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
     )
     viewer = user("nok")
-    page = stack.page(viewer, viewport=SMALL_PHONE, locale=locale)
+    page = stack.page(viewer, viewport=steps.SMALL_PHONE, locale=locale)
     stack.open(page, f"/live/{session.pk}/")
     assert page.get_attribute("html", "lang") == words["lang"]
 
@@ -75,15 +63,7 @@ def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> 
     assert words["watching"] in page.inner_text(".watching")
 
     # when a promoter drops 5 coupons of 10% off
-    promoter = user("ploy", "promoter")
-    campaign = campaigns.campaign_create(
-        owner=promoter, name="Mango week", kind="percent", value=Decimal("10"), budget=10,
-        per_user_limit=1, claim_ttl_s=3600,
-    )  # fmt: skip
-    drops.drop_open(
-        session=session, campaign=campaign, actor=promoter, quantity=5, duration_s=120,
-        now=timezone.now(),
-    )  # fmt: skip
+    steps.promoter_drop(session)
 
     # then its terms, countdown and Claim button read in that language
     page.wait_for_selector("[data-drop]:not([hidden])")
@@ -91,8 +71,7 @@ def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> 
     assert words["ends_in"].match(page.inner_text("[data-drop-time]"))
     assert page.inner_text("[data-claim]") == words["claim"]
     # longer words still fit a 360 px phone: Claim and Buy on screen, nothing sideways
-    assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
-    assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+    assert steps.fits_the_phone(page)
 
     # when the viewer claims it, the result says so in that language
     page.click("[data-claim]")
@@ -132,24 +111,15 @@ def test_signed_out_the_longer_sign_in_labels_still_fit_a_phone(
     streams.showcase_pin(
         session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
     )
-    promoter = user("ploy", "promoter")
-    campaign = campaigns.campaign_create(
-        owner=promoter, name="Mango week", kind="fixed", value=Decimal("20"), budget=10,
-        per_user_limit=1, claim_ttl_s=3600,
-    )  # fmt: skip
-    drops.drop_open(
-        session=session, campaign=campaign, actor=promoter, quantity=5, duration_s=120,
-        now=timezone.now(),
-    )  # fmt: skip
-    page = stack.page(viewport=SMALL_PHONE, locale=locale)
+    steps.promoter_drop(session, kind="fixed", value="20")
+    page = stack.page(viewport=steps.SMALL_PHONE, locale=locale)
     stack.open(page, f"/live/{session.pk}/")
     page.wait_for_selector('[data-pill][data-state="live"]')
     page.wait_for_selector("[data-drop]:not([hidden])")
     # then: both buttons ask to sign in, in that language, on screen, nothing sideways
     assert page.inner_text("[data-buy]") == buy
     assert page.inner_text("[data-claim]") == claim
-    assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
-    assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+    assert steps.fits_the_phone(page)
     stack.assert_clean(page)
 
 
