@@ -6,6 +6,7 @@ checkout sheet) read in that language, and the page still fits a 360 px screen. 
 Screenshots: docs/screenshots/viewer-live-th.png and viewer-live-zh.png."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone, translation
@@ -13,6 +14,7 @@ from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from coupons.models import Claim
+from coupons.services import campaigns
 from streams import services as streams
 from tests.e2e import steps
 from tests.e2e.stack import Stack
@@ -135,7 +137,7 @@ def test_a_refusal_reads_in_the_users_language(stack: Stack, locale: str, langua
         owner=promoter, name="Mango week", kind="percent", value=Decimal("10"), budget=10,
         per_user_limit=1, claim_ttl_s=3600,
     )  # fmt: skip
-    page = stack.page(promoter, viewport=SMALL_PHONE, locale=locale)
+    page = stack.page(promoter, viewport=steps.SMALL_PHONE, locale=locale)
     stack.open(page, "/promote/")
     page.locator("[data-campaign]").wait_for()
 
