@@ -108,7 +108,7 @@ def test_report_campaign_and_impact_pages_on_a_phone(stack: Stack) -> None:
     # the CSV link downloads the minutes and products, signed in as the page is
     with page.expect_download() as download:
         page.click("text=Minutes and products (CSV)")
-    rows = Path(download.value.path()).read_text().splitlines()
+    rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("minute,viewers,") and rows[-1].endswith(",Mango,3,6,480.00,1.0")
     stack.assert_clean(page)
     stack.screenshot(page, "report")

@@ -68,11 +68,11 @@ def test_a_viewer_sees_the_hosts_camera_on_the_live_page(stack: Stack) -> None:
     # when the host ends the session, the viewer's page says so and stops trying to play
     streams.session_end(session=session, actor=w["host"], now=timezone.now())
     expect(page.locator("[data-pill]")).to_have_attribute("data-state", "ended")
-    expect(note).to_have_text(page.get_attribute("[data-live]", "data-state-ended"))
+    expect(note).to_have_text(page.get_attribute("[data-live]", "data-msg-state-ended"))
     page.wait_for_timeout(3_000)  # longer than the first video retry (2 s)
     assert page.evaluate("window.__keptPeers.length") == 1
     assert page.evaluate("window.__keptPeers[0].connectionState") == "closed"
-    expect(note).to_have_text(page.get_attribute("[data-live]", "data-state-ended"))
+    expect(note).to_have_text(page.get_attribute("[data-live]", "data-msg-state-ended"))
 
     for p in (page, late, studio):
         stack.assert_clean(p)
