@@ -16,11 +16,9 @@ made whole or not at all by a run; a run killed half-way leaves a session it wil
 finish (start from an empty data folder).
 """
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -29,28 +27,12 @@ from django.utils import timezone
 
 from catalog import services as catalog
 from catalog.models import Farm, Product
-from coupons.models import Campaign, Drop
-from coupons.services import campaigns, claims, drops
-from frontend.demo_world import (
-    DELIVERED,
-    IN_TRANSIT,
-    OUT_FOR_DELIVERY,
-    PICKED_UP,
-    carrier_scans,
-    payment_confirm,
-    s10_number,
-    viewers_join,
-)
-from orders.models import Order, OrderStatus
-from orders.services.cancelling import order_cancel
-from orders.services.fulfilment import order_accept, order_complete, order_pack, order_ship
-from orders.services.placing import order_place
-from orders.services.refunds import order_refund, order_refund_request
+from coupons.models import Campaign
+from coupons.services import campaigns
+from frontend.demo_world import LOCAL, DropPlan, Live, Sale, live_play, local
 from server.accounts import services as accounts
 from server.accounts.models import Role, User
-from streams import metrics
 from streams import services as streams
-from streams.metrics_store import session_metrics_flush
 from streams.models import LiveSession
 
 PEOPLE = [
@@ -143,42 +125,6 @@ FARMS = [
 ]
 
 
-@dataclass(frozen=True)
-class Sale:
-    """An order placed ``at_s`` seconds into a live, and how far it got since."""
-
-    at_s: int
-    buyer: str
-    items: tuple[tuple[int, int], ...]  # (the farm's product index, quantity)
-    method: str  # cod | promptpay | sandbox
-    # paid | accepted | packed | shipped | delivered | completed | cancelled | refunded
-    fate: str
-    coupon: bool = False  # with the coupon the buyer claimed in this live
-
-
-@dataclass(frozen=True)
-class DropPlan:
-    """The promoter's coupon drop ``at_s`` seconds into a live, and who claimed when."""
-
-    at_s: int
-    quantity: int
-    duration_s: int
-    claims: tuple[tuple[int, str], ...]  # (seconds into the live, username)
-
-
-@dataclass(frozen=True)
-class Live:
-    farm: int  # index in FARMS
-    title: str
-    showcase: tuple[tuple[int, Decimal, int], ...]  # (product index, live price, allotment)
-    viewers: tuple[int, ...]  # viewers on the page, minute by minute (its length: the live's)
-    chat: tuple[tuple[int, str, str], ...] = ()  # (seconds in, username, text)
-    sales: tuple[Sale, ...] = ()
-    drops: tuple[DropPlan, ...] = field(default=())
-    months_ago: int | None = None  # on the 10th of that month, 19:00 local
-    days_ago: int | None = None  # that day, 19:00 local
-
-
 D = Decimal
 # The promoter's campaign, with drops in somchai's lives (six days ago, and now).
 CAMPAIGN = {
@@ -265,11 +211,6 @@ LIVE_NOW = Live(
            Sale(600, "fon", ((0, 3),), "sandbox", "paid")),
 )  # fmt: skip
 LIVE_DESCRIPTION = "Live prices while the allotment lasts."
-LOCAL = ZoneInfo(settings.DISPLAY_TIME_ZONE)
-
-
-def _local(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=LOCAL)
 
 
 def _month_day(today: date, months_ago: int, day: int) -> date:
@@ -299,8 +240,8 @@ class Command(BaseCommand):
 
     def _seed(self, now: datetime) -> bool:
         created = False
-        joined = _local(_month_day(now.astimezone(LOCAL).date(), 4, 1), 9)
-        people = [(u, p, d, r) for u, p, d, r in PEOPLE]
+        joined = local(_month_day(now.astimezone(LOCAL).date(), 4, 1), 9)
+        people = list(PEOPLE)
         people += [(u, SHOPPER_PASSWORD, d, Role.VIEWER) for u, d, _ in SHOPPERS]
         for username, password, display, role in people:
             if not User.objects.filter(username__iexact=username).exists():
@@ -354,10 +295,18 @@ class Command(BaseCommand):
             if spec is LIVE_NOW:
                 start = now.replace(second=0, microsecond=0) - timedelta(minutes=15)
             elif spec.months_ago is not None:
-                start = _local(_month_day(today, spec.months_ago, 10), 19)
+                start = local(_month_day(today, spec.months_ago, 10), 19)
             else:
-                start = _local(today - timedelta(days=spec.days_ago or 0), 19)
-            self._live(spec, farm=farm, start=start, ends=spec is not LIVE_NOW, now=now)
+                start = local(today - timedelta(days=spec.days_ago or 0), 19)
+            products = {
+                i: Product.objects.get(farm=farm, name=p["name"])
+                for i, p in enumerate(FARMS[spec.farm]["products"])
+            }
+            live_play(
+                spec, farm=farm, products=products, start=start, ends=spec is not LIVE_NOW,
+                now=now, address=_address, campaign=self._campaign() if spec.drops else None,
+                description=LIVE_DESCRIPTION,
+            )  # fmt: skip
             created = True
         return created
 
@@ -367,10 +316,6 @@ class Command(BaseCommand):
         return Farm.objects.select_related("owner").get(
             owner__username=spec["owner"], name=spec["name"]
         )
-
-    @staticmethod
-    def _user(username: str) -> User:
-        return User.objects.get(username=username)
 
     @staticmethod
     def _campaign() -> Campaign:
@@ -383,137 +328,8 @@ class Command(BaseCommand):
             )
         return campaign
 
-    def _live(self, spec: Live, *, farm: Farm, start: datetime, ends: bool, now: datetime) -> None:
-        """One live as it happened: viewers minute by minute, chat, drops and claims,
-        orders; then (``ends``) its end, its orders' lives after it, its buckets flushed."""
-        host = farm.owner
-        products = {
-            i: Product.objects.get(farm=farm, name=p["name"])
-            for i, p in enumerate(FARMS[spec.farm]["products"])
-        }
-        session = streams.session_create(
-            host=host, farm=farm, title=spec.title, now=start, description=LIVE_DESCRIPTION
-        )
-        streams.session_start(session=session, actor=host, now=start)
-        for index, price, allotment in spec.showcase:
-            streams.showcase_add(
-                session=session, actor=host, product=products[index], live_price=price,
-                allotment=allotment, now=start,
-            )  # fmt: skip
-        # Everything that happens during the live, in the order it happened.
-        people = {s.buyer for s in spec.sales} | {c[1] for c in spec.chat}
-        people |= {name for d in spec.drops for _, name in d.claims}
-        users = {name: self._user(name) for name in sorted(people)}
-        events: list[tuple[int, int, Any]] = []
-        seen = 0
-        for m, count in enumerate(spec.viewers):
-            new = max(count - (spec.viewers[m - 1] if m else 0), 0) + 1
-            members = [metrics.viewer_member(user_id=None, client=f"203.0.113.{seen + k}")
-                       for k in range(new)]  # fmt: skip
-            if m == 0:
-                members += [f"u{user.pk}" for user in users.values()]
-            seen += new
-            events.append((m * 60 + 1, 0, ("join", members)))
-            events.append((m * 60 + 5, 1, ("sample", count)))
-        for at_s, name, text in spec.chat:
-            events.append((at_s, 2, ("chat", name, text)))
-        for plan in spec.drops:
-            events.append((plan.at_s, 3, ("drop", plan)))
-            events.extend((at_s, 4, ("claim", plan, name)) for at_s, name in plan.claims)
-        events.extend((sale.at_s, 5, ("sale", sale)) for sale in spec.sales)
-        opened: dict[DropPlan, Drop] = {}
-        coupons: dict[str, int] = {}
-        placed: list[tuple[Sale, Order, datetime]] = []
-        for at_s, _, event in sorted(events, key=lambda e: (e[0], e[1])):
-            at = start + timedelta(seconds=at_s)
-            kind = event[0]
-            if kind == "join":
-                viewers_join(session_id=session.pk, members=event[1], at=at)
-            elif kind == "sample":
-                metrics.viewers_sample({session.pk: event[1]}, at=at)
-            elif kind == "chat":
-                streams.chat_post(session=session, user=users[event[1]], text=event[2], now=at)
-            elif kind == "drop":
-                plan = event[1]
-                opened[plan] = drops.drop_open(
-                    session=session, campaign=self._campaign(), actor=self._user("ploy"),
-                    quantity=plan.quantity, duration_s=plan.duration_s, now=at,
-                )  # fmt: skip
-            elif kind == "claim":
-                claim = claims.claim_create(drop_id=opened[event[1]].pk, user=users[event[2]],
-                                            now=at)  # fmt: skip
-                coupons[event[2]] = claim.pk
-            else:
-                sale = event[1]
-                order = order_place(
-                    buyer=users[sale.buyer], session=session.pk,
-                    items=[{"product": products[i].pk, "qty": qty} for i, qty in sale.items],
-                    claim=coupons[sale.buyer] if sale.coupon else None,
-                    address=_address(sale.buyer), payment_method=sale.method, now=at,
-                )  # fmt: skip
-                placed.append((sale, order, at))
-        ended = start + timedelta(minutes=len(spec.viewers))
-        if ends:
-            drops.drops_close_overdue(now=ended, session_id=session.pk)
-            streams.session_end(session=session, actor=host, now=ended)
-        for sale, order, at in placed:
-            _fulfil(order, sale=sale, host=host, placed=at, ended=ended, now=now)
-        session_metrics_flush(session_id=session.pk, now=now)
-
 
 def _address(username: str) -> dict[str, str]:
     if username == "nok":
         return NOK_ADDRESS
     return next(address for name, _, address in SHOPPERS if name == username)
-
-
-def _fulfil(
-    order: Order, *, sale: Sale, host: User, placed: datetime, ended: datetime, now: datetime
-) -> None:
-    """Take ``order`` as far as ``sale.fate``: the bank, the farm, the buyer and Thailand
-    Post, each at its time after the live (the farm packs the next morning and posts in the
-    afternoon; the parcel arrives the day after)."""
-    after = ended.astimezone(LOCAL).date()
-
-    def day(n: int, hour: int, minute: int = 0) -> datetime:
-        return _local(after + timedelta(days=n), hour, minute)
-
-    buyer = order.buyer
-    if sale.fate == "cancelled":
-        order_cancel(order_id=order.pk, actor=buyer, now=placed + timedelta(minutes=10),
-                     note="สั่งซ้ำ Ordered twice by mistake")  # fmt: skip
-        return
-    if order.status == OrderStatus.PENDING_PAYMENT:
-        payment_confirm(order=order, at=placed + timedelta(minutes=2))
-    if sale.fate == "paid":
-        return
-    if Order.objects.get(pk=order.pk).status == OrderStatus.PAID:
-        order_accept(order_id=order.pk, actor=host, now=placed + timedelta(minutes=20))
-    if sale.fate == "accepted":
-        return
-    order_pack(order_id=order.pk, actor=host, now=day(1, 9))
-    if sale.fate == "packed":
-        return
-    number = s10_number(52_600_000 + order.pk)
-    order_ship(order_id=order.pk, actor=host, carrier="thailandpost", tracking_number=number,
-               now=day(1, 15))  # fmt: skip
-    farm, province = order.farm, order.address["province"]
-    journey = [
-        (PICKED_UP, day(1, 16), f"{farm.district} post office, {farm.province}",
-         "รับฝาก Accepted at the counter"),
-        (IN_TRANSIT, day(2, 4, 30), "Bangkok Mail Centre, Lak Si", "ระหว่างขนส่ง In transit"),
-        (OUT_FOR_DELIVERY, day(2, 8, 30), f"{province} post office",
-         "อยู่ระหว่างนำจ่าย Out for delivery"),
-        (DELIVERED, day(2, 13, 10), f"{province} post office", "นำจ่ายสำเร็จ Delivered"),
-    ]  # fmt: skip
-    for scan in journey[: 2 if sale.fate == "shipped" else 4]:
-        carrier_scans(tracking_number=number, scans=[scan], now=scan[1] + timedelta(minutes=3))
-    if sale.fate == "completed" and day(9, 13, 30) <= now:  # the sale final a week later
-        order_complete(order_id=order.pk, now=day(9, 13, 30))
-    elif sale.fate == "refunded":
-        order_refund_request(order_id=order.pk, actor=buyer, now=day(3, 10),
-                             reason="กล่องบุบ ขวดแตก One jar arrived broken")  # fmt: skip
-        order_refund(order_id=order.pk, actor=host, now=day(3, 16))
-    final = Order.objects.get(pk=order.pk).status
-    if final != sale.fate:
-        raise CommandError(f"Demo order {order.pk} is {final}, not {sale.fate}.")
