@@ -16,6 +16,7 @@ from catalog.models import Farm, Product
 from coupons.models import Campaign, Claim, Drop
 from frontend.management.commands.seed_demo import LIVE_NOW, PAST
 from orders.models import Order, OrderEvent, OrderLine, Payment, Shipment, TrackingEvent
+from server.accounts import services as accounts
 from server.accounts.models import User
 from server.outbox.models import OutboxEvent
 from streams.models import ChatMessage, LiveSession, SessionMinute, ShowcaseItem
@@ -152,3 +153,15 @@ def test_seeded_past_fills_every_report(capsys):
     tracking = delivered[0]["shipments"][0]["tracking_number"]
     assert tracking in buyer.get(f"/me/orders/{delivered[0]['id']}/").content.decode()
     assert "<svg" in host.get(f"/reports/sessions/{campaign_live.pk}/").content.decode()
+
+
+def test_a_data_folder_seeded_before_the_past_keeps_working(capsys):
+    # given nok as an earlier version of the seed made her: joined today, after the past
+    accounts.user_register(username="nok", password="watch-and-buy-2026")
+    # when
+    call_command("seed_demo")
+    # then the seed succeeds, without lives her coupons would have been refused in
+    assert "joined after its past" in capsys.readouterr().err
+    assert LiveSession.objects.filter(status="scheduled").count() == 2
+    assert LiveSession.objects.exclude(status="scheduled").count() == 0
+    assert Order.objects.count() == 0
