@@ -35,6 +35,15 @@ TRACKING_LABELS = {
     "failed_attempt": _("Delivery attempt failed"),
     "returned": _("Returned to the farm"),
 }
+# A cash-on-delivery order is paid at the door: until then the page says so, not after.
+COD_DUE_STATUSES = frozenset({OrderStatus.ACCEPTED, OrderStatus.PACKED, OrderStatus.SHIPPED})
+# History entries that are not a status the order moved to, in the buyer's words.
+HISTORY_LABELS = {
+    "placed": _("Order placed"),
+    "expired": _("Not paid in time"),
+    "payment_failed": _("Payment failed"),
+    "refund_due": _("Refund due to you"),
+}
 ACTOR_LABELS = {
     "buyer": _("you"),
     "seller": _("the farm"),
@@ -147,9 +156,11 @@ def my_order(request: HttpRequest, order_id: int) -> HttpResponse:
         {
             "order": data,
             "pending": data["status"] == OrderStatus.PENDING_PAYMENT,
+            "cod_due": data["payment_method"] == PaymentMethod.COD
+            and data["status"] in COD_DUE_STATUSES,
             "method_label": _method_label(data["payment_method"]),
             "timeline": _events(data.get("tracking"), TRACKING_LABELS),
-            "history": _events(data.get("history"), {}),
+            "history": _events(data.get("history"), HISTORY_LABELS),
         },
     )
 

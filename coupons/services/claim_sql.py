@@ -49,11 +49,11 @@ WITH campaign AS (
     UPDATE {drop} SET claimed = claimed + (SELECT count(*) FROM made)
     WHERE id = %(drop)s AND state = %(open)s
       AND claimed + (SELECT count(*) FROM made) <= quantity
-    RETURNING claimed, quantity
+    RETURNING claimed, quantity, session_id
 )
 SELECT made.id, made.user_id, made.campaign_id, made.expires_at, made.kind, made.value,
        made.max_discount, made.min_spend, made.currency, made.scope, counted.claimed,
-       counted.quantity
+       counted.quantity, counted.session_id
 FROM made LEFT JOIN counted ON true
 """
 
@@ -80,9 +80,12 @@ def scope_sql() -> str:
     return "jsonb_build_object(" + ", ".join(parts) + ")"
 
 
-def write_many(*, drop_id: int, group: list[AdmittedClaim]) -> tuple[list[Claim], bool] | None:
+def write_many(
+    *, drop_id: int, group: list[AdmittedClaim]
+) -> tuple[list[Claim], bool, int] | None:
     """Write a batch of one drop's admitted claims in one transaction: the claims, in
-    ``group``'s order, and whether they took the drop's last unit; or None when a guard
+    ``group``'s order, whether they took the drop's last unit and the drop's session (for
+    the session's live numbers, without another query); or None when a guard
     refused the batch (rolled back whole: refused by a guard, a duplicate, a deadlock, the
     database gone), for the caller to write claim by claim."""
     if connection.vendor != "postgresql":
@@ -129,5 +132,5 @@ def write_many(*, drop_id: int, group: list[AdmittedClaim]) -> tuple[list[Claim]
                 scope=json.loads(scope) if isinstance(scope, str) else scope,
             )
         )  # fmt: skip
-    claimed, quantity = rows[0][10], rows[0][11]
-    return claims, claimed >= quantity
+    claimed, quantity, session_id = rows[0][10], rows[0][11], rows[0][12]
+    return claims, claimed >= quantity, session_id

@@ -88,7 +88,7 @@ def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseExcep
         group = [items[i] for i in indexes]
         written = write_many(drop_id=drop_id, group=group) if len(group) > 1 else None
         if written is not None:
-            claims, exhausted = written
+            claims, exhausted, session_id = written
             # The rows are committed: these users hold their coupons whatever happens next.
             # An admission left unconfirmed is confirmed by reconcile once it expires.
             try:
@@ -96,7 +96,7 @@ def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseExcep
             except RedisError:
                 log.warning("could not confirm %d admissions of drop %s", len(group), drop_id)
             metrics.claims_record(
-                session_id=_session_of(drop_id),
+                session_id=session_id,
                 user_ids=[item.user.pk for item in group],
                 at=group[-1].now,
             )
@@ -118,14 +118,3 @@ def claims_record_batch(*, items: list[AdmittedClaim]) -> list[Claim | BaseExcep
                 results[i] = exc
     return [results[i] for i in range(len(items))]
 
-
-_drop_sessions: dict[int, int] = {}
-
-
-def _session_of(drop_id: int) -> int:
-    """A drop's session (it never changes: read once per process)."""
-    session_id = _drop_sessions.get(drop_id)
-    if session_id is None:
-        session_id = Drop.objects.values_list("session_id", flat=True).get(pk=drop_id)
-        _drop_sessions[drop_id] = session_id
-    return session_id

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from orders.api import _param
 from orders.documents import builds, export, labels
 from server.errors import Forbidden, Invalid
+from server.periods import DAY_OR_MONTH, query_instant
 
 PDF = OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")
 PROGRESS = {
@@ -95,8 +96,8 @@ class OrderExportView(_FileView):
         operation_id="orders_export_csv",
         parameters=[
             OpenApiParameter("session", int, description="Only this session's orders."),
-            OpenApiParameter("from", str, description="From this day (YYYY-MM-DD) or time."),
-            OpenApiParameter("to", str, description="To this day, inclusive, or time."),
+            OpenApiParameter("from", str, description=f"From this day ({DAY_OR_MONTH}) or time."),
+            OpenApiParameter("to", str, description="To this day or month, inclusive, or time."),
         ],
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV")},
         summary="The seller's farms' orders as CSV, one row per order line.",
@@ -105,8 +106,8 @@ class OrderExportView(_FileView):
         if not request.user.is_host:
             raise Forbidden("Orders are exported by sellers.")
         session = _param(request, "session", number=True)
-        since = export.export_bound("from", request.query_params.get("from"), end=False)
-        until = export.export_bound("to", request.query_params.get("to"), end=True)
+        since = query_instant(request.query_params.get("from"), "from")
+        until = query_instant(request.query_params.get("to"), "to", end=True)
         if since is not None and until is not None and since >= until:
             raise Invalid("from must come before to.", fields={"to": ["Before from."]})
         orders = export.orders_for_export(

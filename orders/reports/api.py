@@ -1,16 +1,12 @@
 """Reports over HTTP: a session's post-live report, a farm's payouts, household impact.
 ``?format=csv`` gives the report or the payouts as CSV."""
 
-import csv
 import hashlib
-import io
-import re
 import unicodedata
 from datetime import date
 from typing import Any
 
 from django.core.cache import cache
-from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -22,19 +18,15 @@ from rest_framework.views import APIView
 from catalog.models import Currency
 from orders.reports.impact import impact_report
 from orders.reports.payouts import farm_for_payouts, farm_payouts, payout_rows
-from orders.reports.schema import CSV, DAY_OR_MONTH, FARM_PAYOUTS, FORMAT, IMPACT, SESSION_REPORT
+from orders.reports.schema import CSV, FARM_PAYOUTS, FORMAT, IMPACT, SESSION_REPORT
 from orders.reports.sessions import session_for_report, session_report, session_report_rows
 from server.api import SettingsRateThrottle
 from server.errors import Invalid
+from server.periods import DAY_OR_MONTH, display_zone, month_end, query_date
+from server.spreadsheet import csv_response
 
 IMPACT_CACHE_S = 300
 MAX_PERIOD_DAYS = 3 * 366
-# Years a report can ask about: the end of a period plus a day stays a date, and no query
-# reaches PostgreSQL with a year it cannot hold.
-YEARS = (2000, 2100)
-# ASCII digits only: Python's \d also takes Thai and full-width digits.
-_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
-_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
 
 
 class CSVRenderer(BaseRenderer):
@@ -47,25 +39,6 @@ class CSVRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
         # Only errors reach here (a view answers CSV with its own response): as JSON text.
         return JSONRenderer().render(data)
-
-
-def csv_response(rows: list[list[Any]], filename: str) -> HttpResponse:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for row in rows:
-        # A cell a spreadsheet would run as a formula is written as text.
-        writer.writerow(
-            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") and not _number(v)
-            else v
-            for v in row
-        )  # fmt: skip
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _number(value: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+(\.\d+)?", value))
 
 
 def _wants_csv(request: Request) -> bool:
@@ -85,33 +58,9 @@ class CSVOrJSONView(APIView):
         return super().handle_exception(exc)
 
 
-def _date(raw: str | None, name: str, *, end: bool = False) -> date | None:
-    """``YYYY-MM-DD``, or ``YYYY-MM`` (its first day, or with ``end`` its last)."""
-    if raw in (None, ""):
-        return None
-    try:
-        if m := _DAY.fullmatch(raw):
-            day = date(int(m[1]), int(m[2]), int(m[3]))
-        elif m := _MONTH.fullmatch(raw):
-            first = date(int(m[1]), int(m[2]), 1)
-            day = _month_end(first) if end else first
-        else:
-            day = None
-    except ValueError:
-        day = None
-    if day is None or not YEARS[0] <= day.year <= YEARS[1]:
-        raise Invalid(f"{name} must be a date: {DAY_OR_MONTH}.", fields={name: ["Not a date."]})
-    return day
-
-
-def _month_end(first: date) -> date:
-    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return date.fromordinal(nxt.toordinal() - 1)
-
-
 def _period(request: Request, *, default_start: date, default_end: date) -> tuple[date, date]:
-    start = _date(request.query_params.get("from"), "from") or default_start
-    end = _date(request.query_params.get("to"), "to", end=True) or default_end
+    start = query_date(request.query_params.get("from"), "from") or default_start
+    end = query_date(request.query_params.get("to"), "to", end=True) or default_end
     if end < start:
         raise Invalid("to is before from.", fields={"to": ["Before from."]})
     if (end - start).days > MAX_PERIOD_DAYS:
@@ -155,7 +104,7 @@ class FarmPayoutsView(CSVOrJSONView):
     )
     def get(self, request: Request, farm_id: int) -> Any:
         farm = farm_for_payouts(farm_id=farm_id, user=request.user)
-        today = timezone.localdate()
+        today = timezone.localdate(timezone=display_zone())
         start, end = _period(request, default_start=today.replace(day=1), default_end=today)
         statement = farm_payouts(farm=farm, start=start, end=end)
         if _wants_csv(request):
@@ -172,11 +121,11 @@ def impact_params(query: Any) -> dict[str, Any]:
     """The impact query, checked: whole months (a small key space for the cache), at most
     three years, a province name of at most 100 printable characters, a known currency.
     Raises ``Invalid``."""
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=display_zone())
     this_month = today.replace(day=1)
-    start = _date(query.get("from"), "from") or date(this_month.year - 1, this_month.month, 1)
-    end = _date(query.get("to"), "to", end=True) or _month_end(this_month)
-    start, end = start.replace(day=1), _month_end(end.replace(day=1))
+    start = query_date(query.get("from"), "from") or date(this_month.year - 1, this_month.month, 1)
+    end = query_date(query.get("to"), "to", end=True) or month_end(this_month)
+    start, end = start.replace(day=1), month_end(end.replace(day=1))
     if end < start:
         raise Invalid("to is before from.", fields={"to": ["Before from."]})
     if (end - start).days > MAX_PERIOD_DAYS:

@@ -18,7 +18,7 @@ from django.db.models.functions import TruncMonth
 from catalog.models import Farm
 from orders.models import Order
 from orders.reports.money import settled
-from orders.reports.payouts import day_bounds
+from server.periods import day_bounds, display_zone
 
 ZERO = Decimal("0.00")
 
@@ -39,7 +39,7 @@ def impact_report(
         orders = orders.filter(farm__province=province)
     # Per farm and month: households count once per farm, however many orders it had.
     per_farm_month = list(
-        orders.annotate(month=TruncMonth("settled_at"))
+        orders.annotate(month=TruncMonth("settled_at", tzinfo=display_zone()))
         .values("month", "farm_id", "farm__province", "farm__district", "farm__county_code",
                 "farm__poverty_county", "farm__households")
         .annotate(income=Sum("payout"), n_orders=Count("id"))

@@ -1,18 +1,18 @@
 """A farm's payout statement for a period: each settled order and what the farm is owed
 (rules: ``orders.reports.money``)."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from catalog.models import Farm
 from orders.models import Order
 from orders.reports.money import fee_percent, settled
 from server.accounts.models import User
 from server.errors import NotFound
+from server.periods import day_bounds
 
 ZERO = Decimal("0.00")
 CSV_COLUMNS = ("order", "settled_at", "payment_method", "currency", "subtotal", "discount",
@@ -25,15 +25,6 @@ def farm_for_payouts(*, farm_id: int, user: User) -> Farm:
     if farm is None or not user.is_authenticated or not (user.is_staff or farm.owner_id == user.pk):
         raise NotFound("No such farm.")
     return farm
-
-
-def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """``[start 00:00, end+1 00:00)`` in the site's time zone: both days count whole."""
-    zone = timezone.get_current_timezone()
-    return (
-        datetime.combine(start, time.min, tzinfo=zone),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
-    )
 
 
 def _money(value: Decimal | None) -> str:

@@ -241,4 +241,3 @@ CSV = OpenApiTypes.STR
 FORMAT = OpenApiParameter(
     "format", str, enum=["json", "csv"], description="`csv` answers text/csv (errors stay JSON)."
 )
-DAY_OR_MONTH = "YYYY-MM-DD or YYYY-MM, years 2000 to 2100"

@@ -200,7 +200,14 @@ class Stack:
             cookie = client.cookies["sessionid"].value
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": self.url}])
         context.set_default_timeout(15_000)
-        page = context.new_page()
+        return self._recorded(context.new_page())
+
+    def tab(self, page: Any) -> Any:
+        """Another page in ``page``'s browser context: the same person, signed in as they
+        are there (by a cookie or through the login form), in a second tab."""
+        return self._recorded(page.context.new_page())
+
+    def _recorded(self, page: Any) -> Any:
         page.errors = []  # type: ignore[attr-defined]
         page.on(
             "console",

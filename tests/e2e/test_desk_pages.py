@@ -13,6 +13,7 @@ from PIL import Image
 from orders.models import Order, OrderStatus, Payment
 from orders.services.payments import payment_event_apply
 from tests.e2e.stack import Stack
+from tests.e2e.steps import desk_bulk, desk_ship
 from tests.integration import order_world
 from tests.integration.order_world import place_live
 
@@ -85,9 +86,7 @@ def test_host_adds_a_product_schedules_a_live_and_accepts_orders(
     page.set_viewport_size(WIDE)
     stack.open(page, "/desk/orders/?status=paid")
     assert page.locator("tr[data-order]").count() == 3
-    page.get_by_label("All on this page").check()
-    page.get_by_role("button", name="Accept", exact=True).click()
-    page.get_by_text("3 done, 0 refused.").wait_for()
+    desk_bulk(page, "Accept", done=3)
     for order in orders:
         row = page.locator(f'tr[data-order="{order.pk}"]')
         assert "Accepted by the farm" in row.inner_text()
@@ -159,17 +158,9 @@ def test_host_packs_and_ships_in_bulk_and_a_wrong_tracking_number_is_refused(sta
     first, second = place_live(buyer, w), place_live(buyer, w)  # cash on delivery: accepted
     page = stack.page(w["host"])  # a phone
     stack.open(page, "/desk/orders/?status=accepted")
-    page.get_by_label("All on this page").check()
-    page.get_by_role("button", name="Mark packed").click()
-    page.get_by_text("2 done, 0 refused.").wait_for()
-    page.get_by_label("All on this page").check()
-    page.get_by_role("button", name="Ship…").click()
-    page.get_by_label("Carrier for all").select_option("thailandpost")
-    rows = page.locator("[data-ship-rows] > li")
-    rows.filter(has_text=f"#{first.pk}").get_by_label("Tracking number").fill("ef582621529th")
-    rows.filter(has_text=f"#{second.pk}").get_by_label("Tracking number").fill("EF582621528TH")
-    page.get_by_role("button", name="Mark shipped").click()
-    page.get_by_text("1 done, 1 refused.").wait_for()
+    desk_bulk(page, "Mark packed", done=2)
+    numbers = {first.pk: "ef582621529th", second.pk: "EF582621528TH"}
+    rows = desk_ship(page, numbers, carrier="thailandpost", done=1, refused=1)
     # the good one is shipped; the wrong check digit is refused beside its input, to fix
     assert "Shipped" in page.locator(f'tr[data-order="{first.pk}"]').inner_text()
     refused = rows.filter(has_text=f"#{second.pk}")

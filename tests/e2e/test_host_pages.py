@@ -20,6 +20,7 @@ from streams import services as streams
 from streams.models import ShowcaseItem
 from tests.conftest import PASSWORD
 from tests.e2e.stack import Stack
+from tests.e2e.steps import drop_from_the_studio
 from tests.integration.order_world import ADDRESS
 
 
@@ -126,11 +127,7 @@ def test_host_runs_a_live_from_the_studio(stack: Stack, make_user: Callable[...,
     )
 
     # drop coupons from the promoter's campaign scoped to this farm
-    page.locator("#drop-campaign option", has_text="Harvest week 10%").wait_for(state="attached")
-    page.fill("#drop-quantity", "25")
-    page.fill("#drop-seconds", "90")
-    page.click("button:has-text('Drop coupons now')")
-    page.locator("[data-drops] li", has_text="25 / 25").wait_for()
+    drop_from_the_studio(page, campaign="Harvest week 10%", quantity=25, seconds=90)
     drop = Drop.objects.get(session=session)
     assert (drop.campaign_id, drop.quantity) == (w["campaign"].pk, 25)
     viewer.wait_for_function("() => viewer.frames.some((f) => f.type === 'coupon.drop')")

@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 from coupons.services import campaigns, drops
 from streams import services as streams
 from tests.e2e.stack import Stack
+from tests.e2e.steps import SMALL_PHONE
 from tests.integration.order_world import user, world
 
-SMALL_PHONE = {"width": 360, "height": 740}
 # Slow 3G: 400 ms round trips, 400 kbit/s each way (CDP takes bytes per second).
 SLOW_3G = {
     "offline": False,

@@ -10,25 +10,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from coupons.models import Claim, ClaimStatus
-from coupons.services import campaigns, drops
 from orders.models import Order, OrderStatus
 from streams import services as streams
+from tests.e2e import steps
 from tests.e2e.stack import Stack
 from tests.integration.order_world import user, world
-
-SMALL_PHONE = {"width": 360, "height": 740}
-ADDRESS = {"name": "Nok Jaidee", "phone": "0812345678", "line1": "99 Moo 3", "province": "Nan",
-           "postcode": "55000"}  # fmt: skip
-
-
-def in_view(page, selector: str) -> bool:
-    """Wholly inside the viewport, as the user sees it without scrolling."""
-    return page.eval_on_selector(
-        selector,
-        """el => { const r = el.getBoundingClientRect();
-                   return r.width > 0 && r.left >= 0 && r.top >= 0
-                          && r.right <= innerWidth && r.bottom <= innerHeight; }""",
-    )
 
 
 def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: Stack) -> None:
@@ -39,7 +25,7 @@ def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: 
         session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
     )
     viewer = user("nok")
-    page = stack.page(viewer, viewport=SMALL_PHONE)
+    page = stack.page(viewer, viewport=steps.SMALL_PHONE)
     stack.open(page, f"/live/{session.pk}/")
 
     # when the socket is up, the pill says so
@@ -48,15 +34,7 @@ def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: 
     assert page.inner_text("[data-pinned-price]") == "80.00"
 
     # and a promoter drops 5 coupons of 10% off
-    promoter = user("ploy", "promoter")
-    campaign = campaigns.campaign_create(
-        owner=promoter, name="Mango week", kind="percent", value=Decimal("10"), budget=10,
-        per_user_limit=1, claim_ttl_s=3600,
-    )  # fmt: skip
-    drop = drops.drop_open(
-        session=session, campaign=campaign, actor=promoter, quantity=5, duration_s=120,
-        now=timezone.now(),
-    )  # fmt: skip
+    drop = steps.promoter_drop(session)
 
     # then it appears with its terms, coupons left and a countdown
     page.wait_for_selector("[data-drop]:not([hidden])")
@@ -64,32 +42,23 @@ def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: 
     assert page.inner_text("[data-drop-left]") == "5"
     assert page.inner_text("[data-drop-time]").startswith(("Ends in 1:", "Ends in 2:"))
     # a 360 px phone shows Claim and Buy without scrolling, and nothing scrolls sideways
-    assert in_view(page, "[data-claim]") and in_view(page, "[data-buy]")
-    assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+    assert steps.fits_the_phone(page)
     Stack.screenshot(page, "viewer-drop", full_page=False)
 
     # when the viewer claims it
-    page.click("[data-claim]")
-    expect(page.locator("[data-drop-result]")).to_contain_text("Yours")
+    steps.claim(page)
     claim = Claim.objects.get(user=viewer, drop=drop)
     assert claim.code in page.inner_text("[data-drop-result]")
     expect(page.locator("[data-drop-left]")).to_have_text("4")
 
-    # and buys two with cash on delivery
-    page.click("[data-buy]")
-    page.wait_for_selector("[data-sheet][open]")
-    # the coupon just claimed is applied
+    # and buys two with cash on delivery, with the coupon just claimed applied
+    steps.fill_checkout(page, qty=2)
     expect(page.locator("[data-co-coupons]")).to_have_value(str(claim.pk))
-    page.click('[data-qty-step="1"]')
-    for field, value in ADDRESS.items():
-        page.fill(f"[data-checkout] [name={field}]", value)
-    page.check('[name=payment_method][value="cod"]')
     # the preview: 2 x 80.00 = 160.00, 10% off = 16.00, shipping 40.00
     assert page.inner_text("[data-co-subtotal]") == "160.00 THB"
     assert page.inner_text("[data-co-discount]") == "\u221216.00 THB"
     assert page.inner_text("[data-co-total]") == "184.00 THB"
-    page.click("[data-co-place]")
-    page.wait_for_selector("[data-placed]:not([hidden])")
+    steps.place(page)
 
     # then the order is placed once, with the coupon, and the sheet shows the server's totals
     order = Order.objects.get(buyer=viewer)
@@ -121,7 +90,7 @@ def test_signed_out_viewer_watches_and_is_sent_to_sign_in_then_back(stack: Stack
     streams.showcase_pin(
         session=w["session"], actor=w["host"], product_id=w["product"].pk, now=timezone.now()
     )
-    page = stack.page(viewport=SMALL_PHONE)
+    page = stack.page(viewport=steps.SMALL_PHONE)
     stack.open(page, f"/live/{w['session'].pk}/")
     page.wait_for_selector('[data-pill][data-state="live"]')
     # when they tap Buy
@@ -130,9 +99,7 @@ def test_signed_out_viewer_watches_and_is_sent_to_sign_in_then_back(stack: Stack
     # then they are asked to sign in, and come back to the same live page afterwards
     page.wait_for_url(re.compile(rf"/login/\?next=/live/{w['session'].pk}/$"))
     user("shopper")
-    page.fill("input[name=username]", "shopper")
-    page.fill("input[name=password]", "a-Strong-passw0rd")
-    page.click("main button[type=submit]")
+    steps.sign_in(page, "shopper")
     page.wait_for_url(f"**/live/{w['session'].pk}/")
     page.wait_for_selector('[data-pill][data-state="live"]')
     assert page.inner_text("[data-buy]") == "Buy"

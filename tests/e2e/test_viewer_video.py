@@ -10,80 +10,8 @@ from playwright.sync_api import expect
 
 from streams import services as streams
 from tests.e2e.stack import Stack
+from tests.e2e.steps import DECODED, KEEP_PEERS, SMALL_PHONE, go_live_from_the_studio, wait_playing
 from tests.integration.order_world import user, world
-
-SMALL_PHONE = {"width": 360, "height": 740}
-
-# The test's own instrument, added before any page script runs: it keeps every peer
-# connection the page makes, so the test can read the decoder's counters (getStats)
-# without the page exposing anything.
-KEEP_PEERS = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  if (!Native) return;
-  const kept = [];
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args) { super(...args); kept.push(this); }
-  };
-  Object.defineProperty(window, "__keptPeers", { value: kept });
-})();
-"""
-
-DECODED = """
-async () => {
-  const out = { peers: window.__keptPeers.length, framesDecoded: 0, width: 0, height: 0 };
-  for (const pc of window.__keptPeers) {
-    if (pc.connectionState === "closed") continue;
-    out.state = pc.connectionState;
-    (await pc.getStats()).forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") {
-        out.framesDecoded += s.framesDecoded || 0;
-        out.width = s.frameWidth || out.width;
-        out.height = s.frameHeight || out.height;
-      }
-    });
-  }
-  const v = document.querySelector("[data-video]");
-  Object.assign(out, {
-    currentTime: v.currentTime, videoWidth: v.videoWidth, paused: v.paused,
-    presented: v.getVideoPlaybackQuality().totalVideoFrames,
-  });
-  return out;
-}
-"""
-
-
-def go_live_from_the_studio(stack: Stack, host, session_id: int):
-    """The host's browser publishes its fake camera through the studio page's own code."""
-    stack.wait_media(host=host, session_id=session_id)
-    studio = stack.page(host)
-    stack.open(studio, f"/studio/{session_id}/")
-    studio.click("[data-action=live]")
-    try:
-        studio.locator("[data-studio][data-state=live]").wait_for(timeout=30_000)
-    except Exception as exc:
-        state = studio.get_attribute("[data-studio]", "data-state")
-        text = studio.inner_text("[data-status]")
-        raise AssertionError((state, text, studio.errors, stack.log("media"))) from exc
-    return studio
-
-
-def wait_playing(page, *, frames: int = 30, timeout_s: float = 30) -> dict:
-    """Until the page's decoder has decoded ``frames`` frames and the element's clock runs."""
-    first = None
-    deadline = timeout_s * 1000
-    waited = 0
-    while waited < deadline:
-        now = page.evaluate(DECODED)
-        if first is None and now["videoWidth"] > 0:
-            first = now
-        if (first is not None and now["framesDecoded"] >= frames
-                and now["currentTime"] > first["currentTime"]
-                and now["presented"] > first["presented"]):  # fmt: skip
-            return now
-        page.wait_for_timeout(300)
-        waited += 300
-    raise AssertionError(f"no video playing: first={first} last={now}")
 
 
 def test_a_viewer_sees_the_hosts_camera_on_the_live_page(stack: Stack) -> None:

@@ -461,12 +461,12 @@ def test_winners_are_written_as_one_batch(world):
     with CaptureQueriesContext(connection) as queries, _redis_writes() as redis_writes:
         written = claims_record_batch(items=admitted)
 
-    # then it took one transaction of one SQL statement and one Redis round trip (the three
-    # confirms, pipelined); claim by claim it would take several statements per claim and a
-    # round trip per confirm
+    # then it took one transaction of one SQL statement and two Redis round trips for the
+    # batch (the three confirms, pipelined; the session's minute bucket); claim by claim it
+    # would take several statements per claim and a round trip per confirm
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     assert statements == ["BEGIN", "WITH", "COMMIT"]
-    assert redis_writes == [1]
+    assert redis_writes == [2]
 
     # and each got its own row, with the code it was admitted under, and the gate settled
     assert all(isinstance(claim, Claim) for claim in written)

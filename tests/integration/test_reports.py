@@ -4,7 +4,7 @@ farm's payouts and the impact page checked exactly, and who may read each."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -111,7 +111,8 @@ def test_report_csv(live, client_for):
     )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert response.content.startswith("\ufeff".encode())  # Excel reads UTF-8 only with its BOM
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["minute", "viewers", "viewers_peak"]
     assert len(rows) == 1 + 3 + 1 + 1 + 1
     assert rows[-1] == [str(live["product"].pk), "Mango", "3", "6", "480.00", "1.0"]
@@ -194,7 +195,7 @@ def test_payouts(live, client_for):
     assert [o["order"] for o in jan["orders"]] == [o1.pk]
     rows = list(csv.reader(io.StringIO(host.get(
         f"/api/farms/{farm.pk}/payouts/?from=2025-01-01&to=2025-02-28&format=csv"
-    ).content.decode())))  # fmt: skip
+    ).content.decode("utf-8-sig"))))  # fmt: skip
     assert rows[0][0] == "order" and rows[-1][0] == "total" and rows[-1][-1] == "380.00"
     # who may not
     for stranger in (user("otherhost", "host"), live["promoter"]):
@@ -319,3 +320,19 @@ def test_answers_match_the_published_schema(live, client_for):
         check(path, template, client.get(path))
     csv_type = schema["paths"]["/api/sessions/{session_id}/report/"]["get"]["responses"]["200"]
     assert "text/csv" in csv_type["content"]
+
+
+def test_a_day_and_a_month_are_the_farms_in_the_api_too(live, client_for):
+    # given: an order settled at 01:30 on 1 April in Thailand (still 31 March in UTC)
+    cache.clear()
+    farm, order = live["farm"], live["orders"][1]
+    deliver(order, live["host"], datetime(2025, 3, 31, 18, 30, tzinfo=UTC))
+    # then: April's payouts and April's impact hold it, March's do not
+    host = client_for(live["host"])
+    april = host.get(f"/api/farms/{farm.pk}/payouts/?from=2025-04-01&to=2025-04-01").json()
+    assert [o["order"] for o in april["orders"]] == [order.pk]
+    march = host.get(f"/api/farms/{farm.pk}/payouts/?from=2025-03-01&to=2025-03-31").json()
+    assert order.pk not in [o["order"] for o in march["orders"]]
+    impact = client_for(None).get("/api/impact/?from=2025-04&to=2025-04")
+    assert impact.status_code == 200, impact.content
+    assert [(m["month"], m["orders"]) for m in impact.json()["months"]] == [("2025-04", 1)]

@@ -183,7 +183,10 @@ def test_my_order_renders_tracking_and_history_from_the_order_json(monkeypatch):
             {"kind": "something_new", "at": "2026-11-29T08:00:00+07:00", "location": "",
              "note": ""},
         ]  # fmt: skip
-        data["history"] = [{"kind": "accepted", "at": "2026-11-28T08:00:00+07:00", "by": "seller"}]
+        data["history"] = [
+            {"kind": "placed", "at": "2026-11-28T07:59:00+07:00", "by": "buyer"},
+            {"kind": "accepted", "at": "2026-11-28T08:00:00+07:00", "by": "seller"},
+        ]  # fmt: skip
         return data
 
     monkeypatch.setattr(selectors, "order_data", with_tracking)
@@ -197,6 +200,10 @@ def test_my_order_renders_tracking_and_history_from_the_order_json(monkeypatch):
     assert new < transit < picked
     assert "Phrae" in page and "Hub" in page
     assert "Accepted by the farm" in page and "the farm" in page
+    # a history entry that is not a status reads as words too
+    assert "Order placed" in page
+    # cash on delivery, not delivered yet: the buyer is reminded to pay at the door
+    assert "Pay the courier when your order arrives." in page
 
 
 def test_someone_elses_order_is_404_even_for_the_farms_host():

@@ -3,6 +3,8 @@
 // from `speaker.host` (never from the name, which anyone may choose), and every user text
 // goes in through textContent.
 
+import { errorText } from "./i18n.js";
+
 const KEEP = 100; // messages kept in the page; older ones leave the DOM
 const EMOJI = { heart: "❤️", like: "👍", laugh: "😂", wow: "😮", clap: "👏", fire: "🔥" };
 const FLOATS_PER_KIND = 3;
@@ -94,7 +96,7 @@ export function mountChat(root, { live, msg }) {
       await live.send("chat.send", { text });
       input.value = "";
     } catch (err) {
-      error.textContent = msg(`chat-${err.code}`) || msg("chat-other");
+      error.textContent = errorText(err, msg, { prefix: "chat" });
     } finally {
       button.disabled = false;
     }

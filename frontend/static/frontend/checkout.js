@@ -5,16 +5,11 @@
 
 import { api, newKey } from "./api.js";
 import { everySecond, formatLeft } from "./clock.js";
-import { messages } from "./i18n.js";
+import { errorText, messages } from "./i18n.js";
 import { cents, couponPreview, decimal } from "./money.js";
 
 const ADDRESS_KEY = "talad.address";
 const ADDRESS_FIELDS = ["name", "phone", "line1", "line2", "subdistrict", "district", "province", "postcode", "note"];
-const ERRORS = {
-  out_of_stock: "out-of-stock", limit_reached: "limit-reached", claim_expired: "claim-expired",
-  coupon_not_applicable: "not-applicable", rate_limited: "rate-limited", conflict: "conflict",
-  unavailable: "unavailable", invalid: "invalid", network: "retry-same",
-};
 
 function readAddress() {
   try {
@@ -131,9 +126,8 @@ export function mountCheckout(dialog, page) {
       const control = form.elements[name];
       if (control instanceof Element) control.setAttribute("aria-invalid", "true");
     }
-    const key = ERRORS[err.code] || "other";
     // `left`: the stock events keep the item's units left current (ApiError carries no extras).
-    $("co-error").textContent = msg(key, { left: item.left ?? "" }) || msg("other");
+    $("co-error").textContent = errorText(err, msg, { vars: { left: item.left ?? "" } });
   }
 
   function showPlaced(order) {

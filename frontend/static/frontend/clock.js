@@ -1,6 +1,8 @@
 // Countdowns that agree with the server: every page passes its own idea of "now" (the live
 // page the socket's server clock, others the browser's), and one timer drives them all.
 
+import { messages } from "./i18n.js";
+
 /** 75_000 -> "1:15", 3_725_000 -> "1:02:05"; never negative. */
 export function formatLeft(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
@@ -29,11 +31,12 @@ export function tickDeadlines(root, now = () => Date.now()) {
     for (const el of items) {
       const left = Date.parse(el.dataset.until) - now();
       if (Number.isNaN(left)) continue;
+      const msg = messages(el);
       if (left <= 0) {
-        el.textContent = el.dataset.msgOver || formatLeft(0);
+        el.textContent = msg("over") || formatLeft(0);
         el.dataset.over = "1";
       } else {
-        el.textContent = (el.dataset.msgLeft || "{time}").replace("{time}", formatLeft(left));
+        el.textContent = msg("left", { time: formatLeft(left) }) || formatLeft(left);
       }
     }
   });

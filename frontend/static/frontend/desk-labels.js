@@ -3,7 +3,7 @@
 // show the progress, poll as the server asks, and offer the PDF when it is there.
 
 import { api } from "./api.js";
-import { errorText, fill } from "./desk.js";
+import { errorText, messages } from "./i18n.js";
 
 const panel = document.querySelector("[data-labels-panel]");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -18,11 +18,11 @@ function show(progress, text) {
 
 async function build(sessionId, button) {
   const link = panel.querySelector("[data-labels-link]");
-  const text = panel.dataset;
+  const msg = messages(panel);
   panel.hidden = false;
   link.hidden = true;
   button.disabled = true;
-  show({ done: 0, total: 1 }, text.msgQueued);
+  show({ done: 0, total: 1 }, msg("queued"));
   try {
     for (;;) {
       const reply = await api(`/api/sessions/${sessionId}/labels.pdf`, {
@@ -35,18 +35,18 @@ async function build(sessionId, button) {
         link.href = URL.createObjectURL(pdf);
         link.download = `labels-session-${sessionId}.pdf`;
         link.hidden = false;
-        show({ done: 1, total: 1 }, text.msgReady);
+        show({ done: 1, total: 1 }, msg("ready"));
         link.focus();
         return;
       }
       const progress = await reply.json();
-      const message = progress.status === "building" ? fill(text.msgBuilding, progress) : text.msgQueued;
+      const message = progress.status === "building" ? msg("building", progress) : msg("queued");
       show(progress, message);
       const wait = Number(progress.retry_after_s ?? reply.headers.get("Retry-After") ?? 1);
       await sleep(Math.min(10, Math.max(0.5, Number.isFinite(wait) ? wait : 1)) * 1000);
     }
   } catch (err) {
-    show({ done: 0, total: 1 }, err?.code === "network" ? errorText(err) : `${text.msgFailed} ${err?.message || err}`);
+    show({ done: 0, total: 1 }, errorText(err, msg));
   } finally {
     button.disabled = false;
   }

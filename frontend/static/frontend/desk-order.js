@@ -1,11 +1,14 @@
 // One order: the buttons for what the seller may do now (the API's `actions` decide, not this
 // page), shipping with a carrier and tracking number, and a reload to show the new history.
 
-import { api, ApiError } from "./api.js";
-import { clearErrors, errorText, fillCarriers, setStatus, showFieldErrors } from "./desk.js";
+import { api } from "./api.js";
+import { fillCarriers, setStatus } from "./desk.js";
+import { errorText, messages } from "./i18n.js";
+import { showErrors } from "./ui.js";
 
 const root = document.querySelector("[data-order-detail]");
 const id = root.dataset.orderDetail;
+const msg = messages(root);
 const status = root.querySelector("[data-action-status]");
 const shipForm = root.querySelector("[data-ship-form]");
 
@@ -19,7 +22,7 @@ async function showActions() {
     shipForm.hidden = !actions.has("ship");
     if (actions.has("ship")) await fillCarriers(shipForm.querySelector("[data-carrier]"));
   } catch (err) {
-    setStatus(status, errorText(err), "error");
+    setStatus(status, errorText(err, msg), "error");
   }
 }
 
@@ -29,13 +32,9 @@ async function run(path, body, form = null) {
     await api(`/api/orders/${id}/${path}/`, { method: "POST", body });
     location.reload();
   } catch (err) {
-    if (err instanceof ApiError && err.code === "conflict") {
-      setStatus(status, root.dataset.msgConflict, "error");
-      setTimeout(() => location.reload(), 1500);
-      return;
-    }
-    const marked = form && err instanceof ApiError ? showFieldErrors(form, err.fields) : 0;
-    setStatus(status, marked ? err.message : errorText(err), "error");
+    // The order moved on (another tab, the carrier): say so, then show it as it is now.
+    if (err?.code === "conflict") setTimeout(() => location.reload(), 1500);
+    setStatus(status, form ? showErrors(form, err, msg) : errorText(err, msg), "error");
   }
 }
 
@@ -55,7 +54,7 @@ shipForm.addEventListener("input", (event) => {
 
 shipForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  clearErrors(shipForm);
+  showErrors(shipForm, null);
   run("ship", {
     carrier: shipForm.elements.carrier.value,
     tracking_number: shipForm.elements.tracking_number.value.trim(),

@@ -3,10 +3,11 @@
 // server-rendered a page at a time, so this module only touches the rows on screen.
 
 import { api } from "./api.js";
-import { errorText, fill, fillCarriers, setStatus } from "./desk.js";
+import { fillCarriers, setStatus } from "./desk.js";
+import { errorText, messages } from "./i18n.js";
 
 const root = document.querySelector(".desk-orders");
-const text = root.dataset;
+const msg = messages(root);
 const labels = JSON.parse(document.getElementById("desk-status-labels")?.textContent || "{}");
 const status = root.querySelector("[data-bulk-status]");
 const count = root.querySelector("[data-selected-count]");
@@ -18,11 +19,17 @@ const row = (id) => root.querySelector(`tr[data-order="${id}"]`);
 
 function updateCount() {
   const n = picked().length;
-  if (count) count.textContent = n ? fill(text.msgSelected, { n }) : "";
+  if (count) count.textContent = n ? msg("selected", { n }) : "";
   if (all) {
     all.checked = n > 0 && n === picks().length;
     all.indeterminate = n > 0 && n < picks().length;
   }
+}
+
+/** Why the server refused one row: its field's own words if it named one, else our sentence. */
+function refusal(error) {
+  const field = Object.values(error?.fields || {})[0];
+  return field ? [].concat(field).join(" ") : errorText(error, msg);
 }
 
 function markRow(result) {
@@ -41,24 +48,23 @@ function markRow(result) {
     }
     tr.querySelector("input[data-pick]").checked = false;
   } else {
-    const error = result.error || {};
-    cell.textContent = error.fields?.tracking_number?.[0] || error.message || error.code || "";
+    cell.textContent = refusal(result.error);
   }
 }
 
 async function bulk(action, orders) {
-  setStatus(status, text.msgWorking);
+  setStatus(status, msg("working"));
   for (const button of root.querySelectorAll("[data-bulk], [data-ship-confirm]")) button.disabled = true;
   try {
     const reply = await api("/api/orders/bulk/", { method: "POST", body: { action, orders } });
     const results = reply?.results || [];
     results.forEach(markRow);
     const ok = results.filter((r) => r.ok).length;
-    setStatus(status, fill(text.msgDone, { ok, failed: results.length - ok }), ok === results.length ? "ok" : "error");
+    setStatus(status, msg("done", { ok, failed: results.length - ok }), ok === results.length ? "ok" : "error");
     updateCount();
     return results;
   } catch (err) {
-    setStatus(status, errorText(err), "error");
+    setStatus(status, errorText(err, msg), "error");
     return null;
   } finally {
     for (const button of root.querySelectorAll("[data-bulk], [data-ship-confirm]")) button.disabled = false;
@@ -79,7 +85,7 @@ async function openShipPanel(ids) {
   try {
     await fillCarriers(panel.querySelector("[data-carrier-all]"), ...list.querySelectorAll("[data-carrier]"));
   } catch (err) {
-    setStatus(status, errorText(err), "error");
+    setStatus(status, errorText(err, msg), "error");
   }
   list.querySelector("[data-tracking]")?.focus();
 }
@@ -100,9 +106,7 @@ async function confirmShip() {
       item.remove();
       continue;
     }
-    const error = result.error || {};
-    item.querySelector("[data-error]").textContent =
-      error.fields?.tracking_number?.[0] || error.fields?.carrier?.[0] || error.message || error.code;
+    item.querySelector("[data-error]").textContent = refusal(result.error);
     item.querySelector("[data-tracking]").setAttribute("aria-invalid", "true");
   }
   if (!panel.querySelector("[data-ship-rows] > li")) panel.hidden = true;
@@ -140,12 +144,12 @@ root.addEventListener("click", (event) => {
   if (!action) return;
   const ids = picked();
   if (!ids.length) {
-    setStatus(status, text.msgNone, "error");
+    setStatus(status, msg("none"), "error");
     return;
   }
   if (action === "ship") {
     openShipPanel(ids);
-  } else if (action !== "cancel" || window.confirm(text.msgConfirmCancel)) {
+  } else if (action !== "cancel" || window.confirm(msg("confirm-cancel"))) {
     bulk(action, ids.map((id) => ({ id })));
   }
 });

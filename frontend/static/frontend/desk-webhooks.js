@@ -3,61 +3,53 @@
 // Everything on screen comes from the REST API; user text goes in with textContent only.
 
 import { api } from "./api.js";
-import { errorText, setStatus } from "./desk.js";
+import { setStatus } from "./desk.js";
+import { errorText, messages } from "./i18n.js";
+import { el } from "./ui.js";
 
 const BASE = "/api/webhook-endpoints/";
 const rows = (reply) => (Array.isArray(reply) ? reply : reply?.results || []);
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
-  return node;
-}
-
 function endpointsPage(root) {
-  const text = root.dataset;
+  const msg = messages(root);
   const list = root.querySelector("[data-endpoints]");
   const status = root.querySelector("[data-list-status]");
   const form = root.querySelector("[data-endpoint-form]");
   const secretBox = root.querySelector("[data-secret-box]");
 
   function render(endpoint) {
-    const state = endpoint.is_active ? text.msgActive : text.msgDisabled;
+    const state = endpoint.is_active ? msg("active") : msg("disabled");
     return el(
       "li",
-      { dataset: { endpoint: endpoint.id }, className: endpoint.is_active ? "" : "off" },
-      el("span", { className: `badge ${endpoint.is_active ? "badge-on" : "badge-off"}`, textContent: state }),
-      el("strong", { className: "desk-url", textContent: endpoint.url }),
-      endpoint.description ? el("span", { className: "muted", textContent: endpoint.description }) : null,
-      el("span", { className: "muted desk-topics", textContent: (endpoint.events || []).join(", ") }),
-      endpoint.disabled_reason ? el("span", { className: "field-error", textContent: endpoint.disabled_reason }) : null,
+      { "data-endpoint": endpoint.id, class: endpoint.is_active ? "" : "off" },
+      el("span", { class: `badge ${endpoint.is_active ? "badge-on" : "badge-off"}`, textContent: state }),
+      el("strong", { class: "desk-url", textContent: endpoint.url }),
+      endpoint.description ? el("span", { class: "muted", textContent: endpoint.description }) : null,
+      el("span", { class: "muted desk-topics", textContent: (endpoint.events || []).join(", ") }),
+      endpoint.disabled_reason ? el("span", { class: "field-error", textContent: endpoint.disabled_reason }) : null,
       el(
         "span",
-        { className: "desk-actions" },
-        el("a", { href: `/desk/webhooks/${endpoint.id}/`, textContent: text.msgDeliveries }),
+        { class: "desk-actions" },
+        el("a", { href: `/desk/webhooks/${endpoint.id}/`, textContent: msg("deliveries") }),
         el("button", {
           type: "button",
-          textContent: endpoint.is_active ? text.msgDisable : text.msgEnable,
-          dataset: { toggle: endpoint.id, active: endpoint.is_active ? "1" : "" },
+          textContent: endpoint.is_active ? msg("disable") : msg("enable"),
+          "data-toggle": endpoint.id,
+          "data-active": endpoint.is_active ? "1" : "",
         }),
-        el("button", { type: "button", className: "danger", textContent: text.msgDelete, dataset: { remove: endpoint.id } }),
+        el("button", { type: "button", class: "danger", textContent: msg("delete"), "data-remove": endpoint.id }),
       ),
     );
   }
 
   async function load() {
-    setStatus(status, text.msgLoading);
+    setStatus(status, msg("loading"));
     try {
       const endpoints = rows(await api(BASE));
       list.replaceChildren(...endpoints.map(render));
-      setStatus(status, endpoints.length ? "" : text.msgEmpty);
+      setStatus(status, endpoints.length ? "" : msg("empty"));
     } catch (err) {
-      setStatus(status, errorText(err), "error");
+      setStatus(status, errorText(err, msg), "error");
     }
   }
 
@@ -79,7 +71,7 @@ function endpointsPage(root) {
       getSelection().selectAllChildren(code); // no clipboard access: selected, ready to copy
       return;
     }
-    event.target.textContent = text.msgCopied;
+    event.target.textContent = msg("copied");
   });
 
   list.addEventListener("click", async (event) => {
@@ -90,14 +82,14 @@ function endpointsPage(root) {
         button.disabled = true;
         await api(`${BASE}${button.dataset.toggle}/`, { method: "PATCH", body: { is_active: !button.dataset.active } });
       } else if (button.dataset.remove) {
-        if (!window.confirm(text.msgConfirmDelete)) return;
+        if (!window.confirm(msg("confirm-delete"))) return;
         await api(`${BASE}${button.dataset.remove}/`, { method: "DELETE" });
       } else {
         return;
       }
       await load();
     } catch (err) {
-      setStatus(status, errorText(err), "error");
+      setStatus(status, errorText(err, msg), "error");
       button.disabled = false;
     }
   });
@@ -106,22 +98,22 @@ function endpointsPage(root) {
 }
 
 function deliveriesPage(root) {
-  const text = root.dataset;
+  const msg = messages(root);
   const id = root.dataset.endpoint;
   const body = root.querySelector("[data-deliveries]");
   const status = root.querySelector("[data-list-status]");
   const states = {
-    pending: text.msgPending,
-    delivered: text.msgDelivered,
-    failed: text.msgFailed,
-    gave_up: text.msgGaveUp,
+    pending: msg("pending"),
+    delivered: msg("delivered"),
+    failed: msg("failed"),
+    gave_up: msg("gave-up"),
   };
 
   function attempts(delivery) {
-    const list = el("ol", { className: "desk-attempts" });
+    const list = el("ol", { class: "desk-attempts" });
     for (const attempt of delivery.attempts || []) {
       const when = attempt.at ? new Date(attempt.at).toLocaleString() : "";
-      const code = attempt.response_code ?? text.msgNoResponse;
+      const code = attempt.response_code ?? msg("no-response");
       const parts = [when, String(code), attempt.duration_ms != null ? `${attempt.duration_ms} ms` : "", attempt.error || ""];
       list.append(el("li", { textContent: parts.filter(Boolean).join(" · ") }));
     }
@@ -131,11 +123,11 @@ function deliveriesPage(root) {
   function render(delivery) {
     return el(
       "tr",
-      { dataset: { delivery: delivery.id } },
-      el("td", {}, el("code", { textContent: delivery.topic }), el("br"), el("span", { className: "muted", textContent: delivery.event_id })),
-      el("td", {}, el("span", { className: `badge delivery-${delivery.status}`, textContent: states[delivery.status] || delivery.status })),
+      { "data-delivery": delivery.id },
+      el("td", {}, el("code", { textContent: delivery.topic }), el("br"), el("span", { class: "muted", textContent: delivery.event_id })),
+      el("td", {}, el("span", { class: `badge delivery-${delivery.status}`, textContent: states[delivery.status] || delivery.status })),
       el("td", {}, attempts(delivery)),
-      el("td", {}, el("button", { type: "button", textContent: text.msgResend, dataset: { resend: delivery.id } })),
+      el("td", {}, el("button", { type: "button", textContent: msg("resend"), "data-resend": delivery.id })),
     );
   }
 
@@ -149,9 +141,9 @@ function deliveriesPage(root) {
       const list = rows(deliveries);
       body.replaceChildren(...list.map(render));
       older.hidden = list.length < PAGE;
-      if (!list.length) setStatus(status, text.msgEmpty);
+      if (!list.length) setStatus(status, msg("empty"));
     } catch (err) {
-      setStatus(status, err?.status === 404 ? text.msgNotFound : errorText(err), "error");
+      setStatus(status, errorText(err, msg), "error");
     }
   }
 
@@ -164,7 +156,7 @@ function deliveriesPage(root) {
       body.append(...list.map(render));
       older.hidden = list.length < PAGE;
     } catch (err) {
-      setStatus(status, errorText(err), "error");
+      setStatus(status, errorText(err, msg), "error");
     } finally {
       older.disabled = false;
     }
@@ -176,10 +168,10 @@ function deliveriesPage(root) {
     button.disabled = true;
     try {
       await api(`${BASE}${id}/deliveries/${button.dataset.resend}/resend/`, { method: "POST" });
-      setStatus(status, text.msgResent, "ok");
+      setStatus(status, msg("resent"), "ok");
       await load();
     } catch (err) {
-      setStatus(status, errorText(err), "error");
+      setStatus(status, errorText(err, msg), "error");
       button.disabled = false;
     }
   });

@@ -1,65 +1,23 @@
-// The seller desk's shared pieces: messages in the page's language, field errors, carriers,
-// and every `form[data-api]` (farm, product, session) sent through api.js.
+// The seller desk's shared pieces: the status line, carriers, and every `form[data-api]`
+// (farm, product, session) sent through api.js. Words come from data-msg-* (i18n.js) and
+// refusals are shown the way every page shows them (ui.js showErrors, i18n.js errorText).
 //
 // A form names its endpoint (data-api), its method (data-method) and where to go once saved
 // (data-next); data-multipart sends FormData, which a photo upload needs. Inputs are named as
 // the API names its fields, so the server's `fields` errors land beside the right input.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
+import { messages } from "./i18n.js";
+import { showErrors } from "./ui.js";
 
-const messages = document.querySelector(".desk-messages")?.dataset ?? {};
+/** The desk's own words (saving, saved), from the layout's .desk-messages. */
+const msg = messages(document.querySelector(".desk-messages"));
 
-/** A message from the page's data-msg-* attributes (translated by the template). */
-export function msg(name, fallback = "") {
-  return messages[name] ?? fallback;
-}
-
-/** "{n} selected" with {n} filled in. */
-export function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
-}
-
-/** What to tell the seller about a failed call. */
-export function errorText(err) {
-  if (err instanceof ApiError && err.code === "network") return msg("msgNetwork", "Offline.");
-  return `${msg("msgFailed", "Failed:")} ${err?.message || err}`;
-}
-
+/** A status line's text, and its kind ("ok", "error" or "") for the colour. */
 export function setStatus(element, text, kind = "") {
   if (!element) return;
   element.textContent = text;
   element.dataset.kind = kind;
-}
-
-export function clearErrors(form) {
-  for (const el of form.querySelectorAll(".field-error[data-generated]")) el.remove();
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-}
-
-/** Each of the API's `fields` messages under its input (or its fieldset); returns how many. */
-export function showFieldErrors(form, fields) {
-  let shown = 0;
-  for (const [name, problems] of Object.entries(fields || {})) {
-    const text = Array.isArray(problems) ? problems.map(String).join(" ") : JSON.stringify(problems);
-    const field = form.querySelector(`[data-field="${CSS.escape(name)}"]`) || form.elements.namedItem(name);
-    const target = field instanceof RadioNodeList ? field[0] : field;
-    if (!target) continue;
-    const note = document.createElement("span");
-    note.className = "field-error";
-    note.dataset.generated = "";
-    note.id = `error-${name}-${Math.random().toString(36).slice(2, 8)}`;
-    note.textContent = text;
-    if (target.matches("input, select, textarea")) {
-      target.setAttribute("aria-invalid", "true");
-      target.setAttribute("aria-describedby", note.id);
-      (target.closest("label") || target).after(note);
-    } else {
-      target.append(note);
-    }
-    if (shown === 0) target.focus?.();
-    shown += 1;
-  }
-  return shown;
 }
 
 function localTime(value) {
@@ -102,22 +60,22 @@ async function submitForm(form, event) {
   event.preventDefault();
   const status = form.querySelector(".form-status");
   const button = form.querySelector("button[type=submit]");
-  clearErrors(form);
+  showErrors(form, null);
   const file = form.querySelector("input[type=file][data-max-bytes]");
   if (file?.files.length && file.files[0].size > Number(file.dataset.maxBytes)) {
-    showFieldErrors(form, { [file.name]: [file.dataset.msgTooBig] });
+    const tooBig = { code: "invalid", fields: { [file.name]: [messages(file)("too-big")] } };
+    setStatus(status, showErrors(form, tooBig, msg), "error");
     return;
   }
-  setStatus(status, msg("msgSaving", "…"));
+  setStatus(status, msg("saving") || "…");
   if (button) button.disabled = true;
   try {
     const saved = await api(form.dataset.api, { method: form.dataset.method || "POST", body: formBody(form) });
-    setStatus(status, msg("msgSaved", "Saved."), "ok");
+    setStatus(status, msg("saved"), "ok");
     form.dispatchEvent(new CustomEvent("desk:saved", { detail: saved }));
     if (form.dataset.next) location.assign(form.dataset.next);
   } catch (err) {
-    const marked = err instanceof ApiError ? showFieldErrors(form, err.fields) : 0;
-    setStatus(status, marked ? `${msg("msgFix")} ${err.message}` : errorText(err), "error");
+    setStatus(status, showErrors(form, err, msg), "error");
   } finally {
     if (button) button.disabled = false;
   }

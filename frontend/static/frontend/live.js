@@ -7,7 +7,7 @@
 import { mountChat } from "./chat.js";
 import { mountCheckout } from "./checkout.js";
 import { everySecond, formatLeft } from "./clock.js";
-import { camel, messages } from "./i18n.js";
+import { errorText, messages } from "./i18n.js";
 import { LiveSocket } from "./socket.js";
 import { play } from "./webrtc.js";
 
@@ -186,8 +186,7 @@ export function mountLive(root) {
       sessionStorage.setItem(claimsKey, JSON.stringify(claims));
       drawDrop();
     } catch (err) {
-      const text = msg(`claim-${err.code}`);
-      $("drop-result").textContent = text || msg("claim-other");
+      $("drop-result").textContent = errorText(err, msg, { prefix: "claim" });
       button.disabled = err.code === "sold_out" || err.code === "already_claimed" || err.code === "drop_closed";
     }
   }
@@ -256,14 +255,14 @@ export function mountLive(root) {
     videoOn = Boolean(on);
     if (status === "ended") {
       stopVideo();
-      showNote(root.dataset.stateEnded);
+      showNote(msg("state-ended"));
     } else if (videoOn) {
       // Back after a pause: the connection stayed and frames flow again by themselves.
       if (player) showNote("");
       startVideo();
     } else {
       // The host's picture paused: the connection stays, frames come back by themselves.
-      if (!player) showNote(status === "live" ? msg("novideo") : root.dataset.stateScheduled);
+      if (!player) showNote(status === "live" ? msg("novideo") : msg("state-scheduled"));
       else showNote(msg("video-paused"));
     }
   }
@@ -284,7 +283,7 @@ export function mountLive(root) {
     // rewritten, so a screen reader announces the change once, not once a try.
     if (pill.dataset.state === state) return;
     pill.dataset.state = state;
-    pill.textContent = root.dataset[`state${camel(state)}`] || state;
+    pill.textContent = msg(`state-${state}`) || state;
   }
 
   function onState(state) {

@@ -3,6 +3,7 @@
 // end, and each campaign's drops. Everything goes through the REST API (api.js).
 
 import { api } from "./api.js";
+import { errorText, messages } from "./i18n.js";
 import { el, formValues, showErrors } from "./ui.js";
 
 const TWO_TAP_MS = 4000;
@@ -19,7 +20,7 @@ function toLocalInput(iso) {
 }
 
 export function mountPromote(root) {
-  const L = root.dataset;
+  const msg = messages(root);
   const list = root.querySelector("[data-campaigns]");
   const empty = root.querySelector("[data-empty]");
   const notice = root.querySelector("[data-notice]");
@@ -38,7 +39,7 @@ export function mountPromote(root) {
     editing = campaign;
     form.reset();
     showErrors(form, null);
-    editorTitle.textContent = campaign ? L.labelEditing : L.labelNew;
+    editorTitle.textContent = campaign ? msg("editing") : msg("new");
     form.querySelector("[data-new-only]").hidden = !!campaign;
     form.elements.status.disabled = !!campaign;
     form.elements.funded_by.disabled = !!campaign; // fixed when made
@@ -85,10 +86,10 @@ export function mountPromote(root) {
       campaigns.set(saved.id, saved);
       editor.hidden = true;
       editing = null;
-      notice.textContent = `${L.labelSaved} ${saved.name}`;
+      notice.textContent = `${msg("saved")} ${saved.name}`;
       render();
     } catch (error) {
-      showErrors(form, error);
+      showErrors(form, error, msg);
     } finally {
       button.disabled = false;
     }
@@ -107,15 +108,15 @@ export function mountPromote(root) {
       campaigns.set(saved.id, saved);
       render();
     } catch (error) {
-      listError.textContent = error.message;
+      listError.textContent = errorText(error, msg);
     }
   }
 
   function statusButton(campaign) {
     const buttons = [];
-    if (campaign.status === "active") buttons.push(["paused", L.labelPause, "btn-secondary"]);
-    if (campaign.status === "paused") buttons.push(["active", L.labelResume, "btn-secondary"]);
-    if (campaign.status === "draft") buttons.push(["active", L.labelActivate, "btn-secondary"]);
+    if (campaign.status === "active") buttons.push(["paused", msg("pause"), "btn-secondary"]);
+    if (campaign.status === "paused") buttons.push(["active", msg("resume"), "btn-secondary"]);
+    if (campaign.status === "draft") buttons.push(["active", msg("activate"), "btn-secondary"]);
     return buttons.map(([status, label, style]) => {
       const button = el("button", { type: "button", class: `btn btn-small ${style}`, "data-move": status }, label);
       button.addEventListener("click", () => move(campaign, status));
@@ -125,7 +126,7 @@ export function mountPromote(root) {
 
   function endButton(campaign) {
     if (campaign.status === "ended") return null;
-    const button = el("button", { type: "button", class: "btn btn-small btn-danger", "data-move": "ended" }, L.labelEnd);
+    const button = el("button", { type: "button", class: "btn btn-small btn-danger", "data-move": "ended" }, msg("end"));
     let armed = null;
     button.addEventListener("click", () => {
       if (armed) {
@@ -133,10 +134,10 @@ export function mountPromote(root) {
         move(campaign, "ended");
         return;
       }
-      button.textContent = L.labelConfirm;
+      button.textContent = msg("confirm");
       armed = setTimeout(() => {
         armed = null;
-        button.textContent = L.labelEnd;
+        button.textContent = msg("end");
       }, TWO_TAP_MS);
     });
     return button;
@@ -154,7 +155,7 @@ export function mountPromote(root) {
     try {
       const page = await api(`/api/campaigns/${campaign.id}/drops/?page_size=100`);
       if (!page.results.length) {
-        holder.append(el("p", { class: "muted" }, L.labelNoDrops));
+        holder.append(el("p", { class: "muted" }, msg("no-drops")));
         return;
       }
       const rows = page.results.map((d) =>
@@ -164,37 +165,37 @@ export function mountPromote(root) {
           el("span", { class: "grow" },
             el("strong", {}, d.session_title), el("br"),
             el("time", { dateTime: d.opens_at }, when.format(new Date(d.opens_at)))),
-          el("span", { class: "num" }, `${count.format(d.claimed)} / ${count.format(d.quantity)} ${L.labelClaimed}`),
+          el("span", { class: "num" }, `${count.format(d.claimed)} / ${count.format(d.quantity)} ${msg("claimed")}`),
           el("span", { class: `badge badge-${d.state}` },
-            d.state === "open" ? L.stateOpen : L[`reason${d.close_reason[0]?.toUpperCase()}${d.close_reason.slice(1)}`] || d.close_reason),
+            (d.state === "open" ? msg("state-open") : msg(`reason-${d.close_reason}`)) || d.close_reason),
         ),
       );
       holder.append(el("ul", { class: "rows" }, ...rows));
     } catch (error) {
-      holder.append(el("p", { class: "alert" }, error.message));
+      holder.append(el("p", { class: "alert" }, errorText(error, msg)));
     }
   }
 
   function card(campaign) {
     const terms = campaign.kind === "percent" ? `${Number(campaign.value)}%` : `${campaign.value} ${campaign.currency}`;
     const drops = el("div", { hidden: true, "data-drops-of": campaign.id });
-    const toggle = el("button", { type: "button", class: "btn btn-small btn-quiet", "aria-expanded": "false", "data-show-drops": campaign.id }, L.labelDrops);
+    const toggle = el("button", { type: "button", class: "btn btn-small btn-quiet", "aria-expanded": "false", "data-show-drops": campaign.id }, msg("drops"));
     toggle.addEventListener("click", () => showDrops(campaign, drops, toggle));
-    const edit = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-edit": campaign.id }, L.labelEdit);
+    const edit = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-edit": campaign.id }, msg("edit"));
     edit.addEventListener("click", () => openEditor(campaign));
     return el(
       "li",
       { class: "card", "data-campaign": campaign.id },
-      el("span", { class: `badge badge-${campaign.status}` }, L[`status${campaign.status[0].toUpperCase()}${campaign.status.slice(1)}`] || campaign.status),
+      el("span", { class: `badge badge-${campaign.status}` }, msg(`status-${campaign.status}`) || campaign.status),
       el("h2", {}, campaign.name),
       el("p", { class: "price" }, terms),
-      el("p", { class: "muted num" }, `${count.format(campaign.issued)} ${L.labelIssued} ${count.format(campaign.budget)}`),
+      el("p", { class: "muted num" }, `${count.format(campaign.issued)} ${msg("issued")} ${count.format(campaign.budget)}`),
       el("p", { class: "cluster" },
         campaign.status !== "ended" ? edit : null,
         ...statusButton(campaign),
         endButton(campaign),
         toggle,
-        el("a", { class: "btn btn-small btn-quiet", href: `/promote/campaigns/${campaign.id}/` }, L.labelReturn)),
+        el("a", { class: "btn btn-small btn-quiet", href: `/promote/campaigns/${campaign.id}/` }, msg("return"))),
       drops,
     );
   }
@@ -214,7 +215,7 @@ export function mountPromote(root) {
       }
       render();
     } catch (error) {
-      listError.textContent = error.message;
+      listError.textContent = errorText(error, msg);
     }
   }
   load();

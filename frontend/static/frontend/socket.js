@@ -108,11 +108,16 @@ export class LiveSocket {
     } catch {
       return;
     }
-    // Only frames written just now say what the server's clock reads: a replayed event
-    // keeps the `ts` of when it happened.
-    if (frame.ts && (frame.type === "snapshot" || frame.type === "pong")) {
+    // Each frame's `ts` minus its arrival is the server's clock offset less the delay on
+    // the way, so the largest such sample is the best estimate. A replayed event's old `ts`
+    // gives a smaller sample and changes nothing. Each connection starts over at its
+    // snapshot, so a local clock that was reset does not leave a stale estimate behind.
+    if (frame.ts) {
       const ts = Date.parse(frame.ts);
-      if (Number.isFinite(ts)) this.offsetMs = ts - Date.now();
+      if (Number.isFinite(ts)) {
+        const sample = ts - Date.now();
+        this.offsetMs = frame.type === "snapshot" ? sample : Math.max(this.offsetMs, sample);
+      }
     }
     if (frame.type === "pong") {
       clearTimeout(this.timers.pong);

@@ -6,8 +6,9 @@
 // A web process answers 307 to the media process that holds the session; fetch follows it
 // (CORS, with the session cookie). The 201's Location is the resource to DELETE.
 
-import { messages } from "./i18n.js";
-import { exchange, hangUp, iceServersOf } from "./webrtc.js";
+import { api } from "./api.js";
+import { errorText, messages } from "./i18n.js";
+import { connect, iceServersOf } from "./webrtc.js";
 
 export { iceServersFrom } from "./webrtc.js"; // kept importable from here for older callers
 
@@ -29,15 +30,7 @@ export async function publish({ whipUrl, stream, token = null, onState = () => {
       transceiver.sender.setParameters(params).catch(() => {});
     }
   }
-  let resource;
-  try {
-    resource = await exchange(pc, whipUrl, auth);
-  } catch (error) {
-    pc.close();
-    throw error;
-  }
-  const stop = () => hangUp(pc, resource, auth);
-  return { pc, resource, stop };
+  return connect(pc, whipUrl, auth);
 }
 
 /** Wire the studio page (frontend/templates/frontend/studio.html). */
@@ -55,8 +48,7 @@ export function mountStudio(root) {
   // codes, each in the page's language; never the browser's or the API's English message.
   const problem = (error) => {
     if (CAMERA_ERRORS.has(error?.name)) return msg("camera");
-    if (error?.code === "ended") return msg("ended");
-    return msg(`error-${error?.code}`) || msg("error");
+    return errorText(error, msg, { prefix: "golive" });
   };
 
   const setState = (state, text) => {
@@ -65,18 +57,9 @@ export function mountStudio(root) {
   };
 
   async function startSessionIfNeeded() {
-    const session = await (await fetch(`/api/sessions/${sessionId}/`)).json();
+    const session = await api(`/api/sessions/${sessionId}/`);
     if (session.status === "scheduled") {
-      const csrf = root.querySelector("[name=csrfmiddlewaretoken]").value;
-      const started = await fetch(`/api/sessions/${sessionId}/start/`, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrf },
-      });
-      if (!started.ok) {
-        const body = await started.json().catch(() => null);
-        throw Object.assign(new Error("start refused"), { code: body?.error?.code || "unavailable" });
-      }
+      await api(`/api/sessions/${sessionId}/start/`, { method: "POST" });
     } else if (session.status === "ended") {
       throw Object.assign(new Error("ended"), { code: "ended" });
     }
@@ -84,7 +67,7 @@ export function mountStudio(root) {
 
   async function goLive() {
     button.disabled = true;
-    setState("starting", root.dataset.msgStarting);
+    setState("starting", msg("starting"));
     try {
       stream ||= await navigator.mediaDevices.getUserMedia({ video: HD, audio: true });
       preview.srcObject = stream;
@@ -93,11 +76,11 @@ export function mountStudio(root) {
         whipUrl,
         stream,
         onState: (state) => {
-          if (state === "connected") setState("live", root.dataset.msgLive);
-          if (state === "failed") setState("failed", root.dataset.msgFailed);
+          if (state === "connected") setState("live", msg("live"));
+          if (state === "failed") setState("failed", msg("failed"));
         },
       });
-      button.textContent = root.dataset.msgStop;
+      button.textContent = msg("stop");
     } catch (error) {
       setState("error", problem(error));
       publication = null;
@@ -109,15 +92,15 @@ export function mountStudio(root) {
   async function stop() {
     await publication?.stop();
     publication = null;
-    setState("idle", root.dataset.msgStopped);
-    button.textContent = root.dataset.msgGoLive;
+    setState("idle", msg("stopped"));
+    button.textContent = msg("go-live");
   }
 
   button.addEventListener("click", () => (publication ? stop() : goLive()));
 
   // Stream health, numbers, showcase, drops and chat run on the live socket
   // (frontend/studio_live.js, through socket.js): this module is the camera and WHIP only.
-  setState("idle", root.dataset.msgIdle);
+  setState("idle", msg("idle"));
 }
 
 const root = document.querySelector("[data-studio]");

@@ -2,10 +2,11 @@
 // the host's live numbers and chat moderation, all on the one live socket (socket.js) and
 // the REST API (api.js). The camera and WHIP stay in studio.js.
 //
-// Text the page shows comes from the template (data-label-* / data-msg-*, translated there);
-// what users typed is only ever set as textContent.
+// Text the page shows comes from the template (data-msg-* on the element it belongs to,
+// translated there, read with i18n.js); what users typed is only ever set as textContent.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
+import { errorText, messages } from "./i18n.js";
 import { LiveSocket } from "./socket.js";
 import { el, formValues, showErrors } from "./ui.js";
 
@@ -17,7 +18,7 @@ export function mountLive(root) {
   const lang = document.documentElement.lang || undefined;
   const count = new Intl.NumberFormat(lang);
   const q = (selector) => root.querySelector(selector);
-  const labels = (node) => node.dataset;
+  const msg = messages(root);
 
   const statusBadge = q("[data-session-status]");
   const startButton = q("[data-action=start]");
@@ -44,7 +45,7 @@ export function mountLive(root) {
   // ---- session status -------------------------------------------------------------
   function renderStatus(status) {
     statusBadge.className = `badge badge-${status}`;
-    statusBadge.textContent = labels(statusBadge)[`label${status[0].toUpperCase()}${status.slice(1)}`] || status;
+    statusBadge.textContent = messages(statusBadge)(status) || status;
     startButton.hidden = status !== "scheduled";
     endButton.hidden = status === "ended";
     for (const button of dropForm.querySelectorAll("button")) button.disabled = status !== "live";
@@ -57,7 +58,7 @@ export function mountLive(root) {
       renderStatus(session.status);
       if (session.status === "live") loadCampaigns();
     } catch (error) {
-      sessionError.textContent = error.message;
+      sessionError.textContent = errorText(error, msg);
     }
   }
 
@@ -73,7 +74,7 @@ export function mountLive(root) {
       lifecycle("end");
       return;
     }
-    endButton.textContent = labels(endButton).labelConfirm;
+    endButton.textContent = messages(endButton)("confirm");
     endArmed = setTimeout(() => {
       endArmed = null;
       endButton.textContent = endLabel;
@@ -113,12 +114,12 @@ export function mountLive(root) {
   function renderShowcase() {
     showcaseList.replaceChildren();
     showcaseEmpty.hidden = showcase.size > 0;
-    const l = labels(showcaseList);
+    const l = messages(showcaseList);
     for (const item of showcase.values()) {
       const pin = el(
         "button",
         { type: "button", class: "btn btn-small" + (item.pinned ? "" : " btn-secondary"), "aria-pressed": String(!!item.pinned), "data-pin": item.product },
-        item.pinned ? l.labelPinned : l.labelPin,
+        item.pinned ? l("pinned") : l("pin"),
       );
       pin.addEventListener("click", () => pinProduct(item.product, pin));
       showcaseList.append(
@@ -143,7 +144,7 @@ export function mountLive(root) {
       await api(`/api/sessions/${sessionId}/pin/`, { method: "POST", body: { product } });
       markPinned(product);
     } catch (error) {
-      sessionError.textContent = error.message;
+      sessionError.textContent = errorText(error, msg);
     } finally {
       button.disabled = false;
     }
@@ -188,7 +189,7 @@ export function mountLive(root) {
       allotmentInput.value = "";
       showcaseForm.closest("details").open = false;
     } catch (error) {
-      showErrors(showcaseForm, error);
+      showErrors(showcaseForm, error, msg);
     } finally {
       button.disabled = false;
     }
@@ -196,7 +197,7 @@ export function mountLive(root) {
 
   // ---- coupon drops ---------------------------------------------------------------
   async function loadCampaigns() {
-    const l = labels(campaignSelect);
+    const l = messages(campaignSelect);
     try {
       const page = await api(`/api/sessions/${sessionId}/campaigns/?page_size=200`);
       const chosen = campaignSelect.value;
@@ -204,17 +205,17 @@ export function mountLive(root) {
       for (const c of page.results) {
         campaigns.set(c.id, c.name);
         const terms = c.kind === "percent" ? `${Number(c.value)}%` : `${c.value} ${c.currency}`;
-        campaignSelect.append(el("option", { value: c.id }, `${c.name} · ${terms} · ${count.format(c.left)} ${l.labelLeft}`));
+        campaignSelect.append(el("option", { value: c.id }, `${c.name} · ${terms} · ${count.format(c.left)} ${l("left")}`));
       }
-      if (!page.results.length) campaignSelect.append(el("option", { value: "" }, l.labelNone));
+      if (!page.results.length) campaignSelect.append(el("option", { value: "" }, l("none")));
       if (chosen) campaignSelect.value = chosen;
       if (!campaignSelect.value) campaignSelect.selectedIndex = 0;
     } catch (error) {
-      showErrors(dropForm, error);
+      showErrors(dropForm, error, msg);
     }
   }
   function renderDrops() {
-    const l = labels(dropList);
+    const l = messages(dropList);
     dropList.replaceChildren();
     const now = live.serverNow();
     for (const d of [...drops.values()].sort((a, b) => b.drop - a.drop).slice(0, 5)) {
@@ -225,18 +226,18 @@ export function mountLive(root) {
         { "data-drop": d.drop },
         el("span", { class: "grow" },
           el("strong", {}, campaigns.get(d.campaign) || `#${d.campaign}`), el("br"),
-          el("span", { class: "num" }, `${count.format(d.left)} / ${count.format(d.quantity)} ${l.labelLeft}`),
+          el("span", { class: "num" }, `${count.format(d.left)} / ${count.format(d.quantity)} ${l("left")}`),
           " · ",
-          el("span", { class: open ? "badge badge-open num" : "badge badge-closed" }, open ? `${secondsLeft} s` : l.labelClosed)),
+          el("span", { class: open ? "badge badge-open num" : "badge badge-closed" }, open ? `${secondsLeft} s` : l("closed"))),
       );
       if (open) {
-        const cancel = el("button", { type: "button", class: "btn btn-small btn-quiet" }, l.labelCancel);
+        const cancel = el("button", { type: "button", class: "btn btn-small btn-quiet" }, l("cancel"));
         cancel.addEventListener("click", async () => {
           cancel.disabled = true;
           try {
             await api(`/api/drops/${d.drop}/cancel/`, { method: "POST" });
           } catch (error) {
-            sessionError.textContent = error.message;
+            sessionError.textContent = errorText(error, msg);
             cancel.disabled = false;
           }
         });
@@ -264,7 +265,7 @@ export function mountLive(root) {
       renderDrops();
       loadCampaigns();
     } catch (error) {
-      showErrors(dropForm, error);
+      showErrors(dropForm, error, msg);
     } finally {
       button.disabled = false;
     }
@@ -273,7 +274,7 @@ export function mountLive(root) {
 
   // ---- chat and its moderation -------------------------------------------------------
   function chatRow(entry) {
-    const l = labels(chatList);
+    const l = messages(chatList);
     const speaker = entry.speaker || {};
     const userId = entry.user_id ?? speaker.id;
     const row = el(
@@ -281,15 +282,15 @@ export function mountLive(root) {
       { "data-chat-id": entry.id, "data-user": userId, class: muted.has(userId) ? "muted-user" : null },
       el("span", { class: "grow" },
         el("span", { class: "who-said" }, entry.user || speaker.display_name || ""),
-        speaker.host ? el("span", { class: "host-mark" }, ` (${l.labelHost})`) : null,
+        speaker.host ? el("span", { class: "host-mark" }, ` (${l("host")})`) : null,
         ": ",
         el("span", {}, entry.text)),
     );
     if (!speaker.host) {
-      const remove = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-chat-delete": entry.id }, l.labelDelete);
+      const remove = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-chat-delete": entry.id }, l("delete"));
       remove.addEventListener("click", () => moderate("chat.delete", { id: entry.id }, remove));
       const isMuted = muted.has(userId);
-      const mute = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-chat-mute": userId, "aria-pressed": String(isMuted) }, isMuted ? l.labelUnmute : l.labelMute);
+      const mute = el("button", { type: "button", class: "btn btn-small btn-quiet", "data-chat-mute": userId, "aria-pressed": String(isMuted) }, isMuted ? l("unmute") : l("mute"));
       mute.addEventListener("click", async () => {
         const nowMuted = muted.has(userId);
         if (await moderate(nowMuted ? "chat.unmute" : "chat.mute", { user: userId }, mute)) {
@@ -328,7 +329,7 @@ export function mountLive(root) {
       await live.send(type, data);
       return true;
     } catch (error) {
-      chatError.textContent = error.message || error.code;
+      chatError.textContent = errorText(error, msg, { prefix: "chat" });
       return false;
     } finally {
       button.disabled = false;
@@ -344,7 +345,7 @@ export function mountLive(root) {
       await live.send("chat.send", { text });
       input.value = "";
     } catch (error) {
-      chatError.textContent = error.message || error.code;
+      chatError.textContent = errorText(error, msg, { prefix: "chat" });
     }
   });
 
@@ -372,7 +373,7 @@ export function mountLive(root) {
         break;
       case "stream.health":
         healthLine.textContent = d.publishing
-          ? `${d.width}×${d.height} · ${d.fps} fps · ${d.bitrate_kbps} kbps · ${d.viewers} ${root.dataset.msgViewers}`
+          ? `${d.width}×${d.height} · ${d.fps} fps · ${d.bitrate_kbps} kbps · ${d.viewers} ${msg("viewers")}`
           : "—";
         break;
       case "chat.message":
@@ -411,7 +412,7 @@ export function mountLive(root) {
   const live = new LiveSocket(sessionId, {
     onEvent,
     onState: (state) => {
-      socketLine.textContent = labels(socketLine)[`label${state[0].toUpperCase()}${state.slice(1)}`] || "";
+      socketLine.textContent = messages(socketLine)(state);
     },
   });
   live.connect();
@@ -422,7 +423,7 @@ export function mountLive(root) {
       renderStatus(session.status);
       mergeShowcase(session.showcase);
     })
-    .catch((error) => (sessionError.textContent = error instanceof ApiError ? error.message : String(error)));
+    .catch((error) => (sessionError.textContent = errorText(error, msg)));
   loadCampaigns();
   return live;
 }

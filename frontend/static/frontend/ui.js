@@ -1,7 +1,10 @@
-// Small DOM helpers the host and promoter pages share: build elements safely (text is only
-// ever textContent) and show the API's per-field errors (error.fields) beside their inputs.
+// Small DOM helpers every page shares: build elements safely (text is only ever
+// textContent) and show a refusal from the API on a form: each of error.fields beside its
+// input, and one sentence for the whole form in the user's language (i18n.js errorText).
 //
 //   import { el, showErrors, formValues } from "./ui.js";
+
+import { errorText } from "./i18n.js";
 
 /** An element with attributes, then children (strings become text nodes). */
 export function el(tag, attrs = {}, ...children) {
@@ -19,27 +22,63 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/**
- * Clear a form's error slots ([data-error=<field>]), then show an ApiError: each of
- * error.fields beside its input (marked aria-invalid), anything else in [data-error=form].
- */
-export function showErrors(form, error) {
+/** Take away what showFieldErrors put on the form. */
+export function clearErrors(form) {
   for (const slot of form.querySelectorAll("[data-error]")) slot.textContent = "";
+  for (const note of form.querySelectorAll(".field-error[data-generated]")) note.remove();
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-  if (!error) return;
-  let placed = false;
-  for (const [name, messages] of Object.entries(error.fields || {})) {
-    const slot = form.querySelector(`[data-error="${CSS.escape(name)}"]`);
-    if (!slot) continue;
-    slot.textContent = [].concat(messages).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ");
-    form.querySelector(`[name="${CSS.escape(name)}"]`)?.setAttribute("aria-invalid", "true");
-    placed = true;
+}
+
+/**
+ * Each of the API's error.fields (as the server words them) beside its input: in the
+ * form's [data-error=<field>] slot when the template has one, else in a note made after
+ * the input's label (or inside a [data-field=<field>] group). The input is marked
+ * aria-invalid and the first one focused. Returns the fields it could not place.
+ */
+export function showFieldErrors(form, fields) {
+  const unplaced = {};
+  let first = null;
+  for (const [name, problems] of Object.entries(fields || {})) {
+    const text = [].concat(problems).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ");
+    const named = form.querySelector(`[data-field="${CSS.escape(name)}"]`) || form.elements.namedItem(name);
+    const control = named instanceof RadioNodeList ? named[0] : named;
+    let slot = form.querySelector(`[data-error="${CSS.escape(name)}"]`);
+    if (!slot && control) {
+      slot = el("span", { class: "field-error", "data-generated": "", id: `error-${name}-${Math.random().toString(36).slice(2, 8)}` });
+      if (control.matches("input, select, textarea")) (control.closest("label") || control).after(slot);
+      else control.append(slot);
+    }
+    if (!slot) {
+      unplaced[name] = text;
+      continue;
+    }
+    slot.textContent = text;
+    if (control?.matches("input, select, textarea")) {
+      control.setAttribute("aria-invalid", "true");
+      if (slot.id) control.setAttribute("aria-describedby", slot.id);
+    }
+    first ||= control;
   }
-  if (!placed) {
-    const slot = form.querySelector('[data-error="form"]');
-    if (slot) slot.textContent = error.message || String(error);
-  }
-  form.querySelector('[aria-invalid="true"]')?.focus();
+  first?.focus?.();
+  return unplaced;
+}
+
+/**
+ * Clear the form's errors, then show `error` (an ApiError, or null to only clear): its
+ * fields beside their inputs and, in [data-error=form], the sentence for the whole form
+ * from the page's messages `msg` (errorText). Fields with no input on this form are
+ * named after that sentence, so nothing the server said is lost. Returns the sentence.
+ */
+export function showErrors(form, error, msg) {
+  clearErrors(form);
+  if (!error) return "";
+  const hasFields = error.fields && Object.keys(error.fields).length > 0;
+  const unplaced = Object.entries(showFieldErrors(form, error.fields));
+  const said = errorText(hasFields && !unplaced.length ? { code: "fields" } : error, msg);
+  const sentence = [said, ...unplaced.map(([name, text]) => `${name}: ${text}`)].join(" ");
+  const slot = form.querySelector('[data-error="form"]');
+  if (slot) slot.textContent = sentence;
+  return sentence;
 }
 
 /** A form's values as an object of trimmed strings; multi-selects become arrays. */

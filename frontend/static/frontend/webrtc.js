@@ -77,6 +77,21 @@ export async function exchange(pc, url, headers = {}) {
 }
 
 /**
+ * The exchange as publisher and player both use it: returns {pc, resource, stop()}, where
+ * stop() hangs up (hangUp below). A refused exchange closes `pc` before it throws.
+ */
+export async function connect(pc, url, headers = {}) {
+  let resource;
+  try {
+    resource = await exchange(pc, url, headers);
+  } catch (error) {
+    pc.close();
+    throw error;
+  }
+  return { pc, resource, stop: () => hangUp(pc, resource, headers) };
+}
+
+/**
  * Play a session over WHEP into `video`: recvonly audio and video, one quality level
  * (`auto` lets the server step between hd and low by loss). Returns {pc, resource, stop()}.
  */
@@ -93,18 +108,12 @@ export async function play({ whepUrl, video, quality = "auto", onState = () => {
   pc.addEventListener("connectionstatechange", () => stopping || onState(pc.connectionState));
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
-  let resource;
-  try {
-    resource = await exchange(pc, url);
-  } catch (error) {
-    pc.close();
-    throw error;
-  }
+  const session = await connect(pc, url);
   const stop = () => {
     stopping = true;
-    return hangUp(pc, resource);
+    return session.stop();
   };
-  return { pc, resource, stop };
+  return { ...session, stop };
 }
 
 /**
