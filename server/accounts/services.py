@@ -27,13 +27,15 @@ def user_register(
     role: str = Role.VIEWER,
     address: str | None = None,
     language: str | None = None,
+    now: datetime | None = None,
 ) -> User:
     """Create a user with a role. Raises ``RateLimited`` (too many sign-ups from
     ``address``, when given), ``Invalid`` (weak password, unknown role, a display name with
     control characters or passing for someone else) and ``Conflict`` (the username, or a
     look-alike of it, is taken; docs/api.md). ``language``: what the sign-up was made in
     (the request's language), kept for what we write to the user later; unsupported codes
-    fall back to ``settings.LANGUAGE_CODE``."""
+    fall back to ``settings.LANGUAGE_CODE``. ``now``: when they joined (default the clock;
+    the demo's past is seeded earlier, as a coupon drop refuses accounts newer than it)."""
     if address is not None:
         throttle.register_check(address=address)
     if role not in Role.values:
@@ -43,6 +45,8 @@ def user_register(
     except ValidationError as exc:
         raise Invalid(exc.messages[0], fields={"username": exc.messages}) from None
     candidate = User(username=username, display_name=display_name, is_host=role == Role.HOST)
+    if now is not None:
+        candidate.date_joined = now
     problems = candidate.name_problems()
     if "display_name" in problems:
         raise Invalid(problems["display_name"][0], fields=problems)

@@ -4,9 +4,6 @@ number on the report, the campaign's return, the payouts and the impact page is 
 Orders are delivered through the fulfilment services (paid, accepted, packed, shipped,
 delivered), at the dates the payouts read."""
 
-import asyncio
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,9 +12,9 @@ from django.utils import timezone
 
 from catalog.models import Farm
 from coupons.services import campaigns, claims, drops
-from orders.models import Order, Payment
-from orders.services.fulfilment import order_accept, order_deliver, order_pack, order_ship
-from orders.services.payments import payment_event_apply
+from frontend.demo_world import deliver as deliver_order
+from frontend.demo_world import viewers_join
+from orders.models import Order
 from streams import metrics, services
 from tests.integration.order_world import place_live, user, world
 
@@ -30,25 +27,9 @@ def minute(at: datetime) -> datetime:
 
 
 def deliver(order: Order, host: Any, at: datetime) -> None:
-    """Take ``order`` down the main line to ``delivered`` at ``at``, as bank and farm would."""
-    order = Order.objects.get(pk=order.pk)
-    if order.status == "pending_payment":
-        payment = Payment.objects.get(order=order)
-        event = {"id": f"evt_{order.pk}", "type": "payment.succeeded",
-                 "data": {"reference": payment.reference, "amount": str(payment.amount),
-                          "currency": payment.currency}}  # fmt: skip
-        payment_event_apply(provider=payment.provider, event=event, now=at)
-        order_accept(order_id=order.pk, actor=host, now=at)
-    order_pack(order_id=order.pk, actor=host, now=at)
-    order_ship(order_id=order.pk, actor=host, carrier="manual", tracking_number="", now=at)
-    order_deliver(order_id=order.pk, actor=host, now=at)
+    """``frontend.demo_world.deliver``, checked."""
+    deliver_order(order, host, at)
     assert Order.objects.get(pk=order.pk).status == "delivered"
-
-
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """On a thread of its own: a browser test's thread already runs Playwright's loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def report_world() -> dict[str, Any]:
@@ -63,9 +44,8 @@ def report_world() -> dict[str, Any]:
     t = minute(timezone.now()) - timedelta(minutes=5)
     s = w["session"]
     b1, b2, b3 = user("b1"), user("b2"), user("b3")
-    for member in (f"u{b1.pk}", f"u{b2.pk}", f"u{b3.pk}", "anon"):
-        _run(metrics.viewer_joined(session_id=s.pk, member=member, at=t))
-    _run(metrics.viewer_joined(session_id=s.pk, member=f"u{b1.pk}", at=t))  # again
+    members = [f"u{b1.pk}", f"u{b2.pk}", f"u{b3.pk}", "anon", f"u{b1.pk}"]  # b1 again
+    viewers_join(session_id=s.pk, members=members, at=t)
     metrics.viewers_sample({s.pk: 3}, at=t)
     metrics.viewers_sample({s.pk: 5}, at=t + timedelta(seconds=1))
     metrics.viewers_sample({s.pk: 2}, at=t + timedelta(seconds=61))
