@@ -258,7 +258,12 @@ def main(argv: list[str]) -> int:
         print("\n".join(found) or "th and zh_Hans: complete", file=sys.stderr)
         return 1 if found else 0
     elif command == "compile":
-        manage("compilemessages", *[arg for lang in LANGUAGES for arg in ("--locale", lang)])
+        # Ours only: without --ignore, compilemessages also rewrites the .mo files of every
+        # installed package under .venv.
+        manage(
+            "compilemessages", "--ignore", ".venv", "--ignore", ".data",
+            *[arg for lang in LANGUAGES for arg in ("--locale", lang)],
+        )  # fmt: skip
     else:
         print(__doc__, file=sys.stderr)
         return 2
