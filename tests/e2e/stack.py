@@ -156,9 +156,12 @@ def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
+    # A test's servers owe nobody a graceful exit: a media process still closing its peer
+    # connections, or a worker finishing a task, gets a few seconds, then SIGKILL.
+    deadline = time.monotonic() + 4
     for proc in procs:
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
