@@ -330,8 +330,10 @@ def test_node_killed_mid_storm_loses_no_told_order_and_retries_make_no_second(ow
     # and every 201 is in the database, no retried key made a second order, each buyer
     # holds at most one order, nothing oversold, and the dead node's admissions settle
     _assert_told_orders_exist(answers)
+    # (when the victim had admitted every unit before it died, nobody holds an order yet:
+    # those units come back when reconcile settles its admissions, below)
     per_buyer = Counter(Order.objects.values_list("buyer_id", flat=True))
-    assert max(per_buyer.values()) == 1
+    assert max(per_buyer.values(), default=1) == 1
     assert sum(1 for a in answers if a.status == 201) == _sold(live) == len(per_buyer)
     _assert_settled(live)
 
