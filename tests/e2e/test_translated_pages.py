@@ -9,13 +9,12 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 from playwright.sync_api import expect
 
 from coupons.models import Claim
 from coupons.services import campaigns
-from streams import services as streams
 from tests.e2e import steps
 from tests.e2e.stack import Stack
 from tests.integration.order_world import user, world
@@ -44,11 +43,8 @@ WORDS = {
 def test_the_live_page_speaks_the_phones_language(stack: Stack, locale: str) -> None:
     words = WORDS[locale]
     # given: a live session with a pinned product, watched from a phone set to `locale`
-    w = world()
+    w = world(pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     viewer = user("nok")
     page = stack.page(viewer, viewport=steps.SMALL_PHONE, locale=locale)
     stack.open(page, f"/live/{session.pk}/")
@@ -108,11 +104,8 @@ def test_signed_out_the_longer_sign_in_labels_still_fit_a_phone(
     stack: Stack, locale: str, buy: str, claim: str
 ) -> None:
     # given: a live session with a pinned product and an open drop, watched signed out
-    w = world()
+    w = world(pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     steps.promoter_drop(session, kind="fixed", value="20")
     page = stack.page(viewport=steps.SMALL_PHONE, locale=locale)
     stack.open(page, f"/live/{session.pk}/")

@@ -88,11 +88,8 @@ def chat_lines(page, text: str) -> int:
 
 def test_the_page_reconnects_after_the_web_process_dies_and_misses_nothing(stack: Stack) -> None:
     # given: a viewer on a live page, with one chat message already shown
-    w = world()
+    w = world(pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     viewer = user("nok")
     page = stack.page(viewer, viewport=SMALL_PHONE)
     page.context.add_init_script(WATCH_SOCKETS)
@@ -177,11 +174,8 @@ def test_the_page_reconnects_after_the_web_process_dies_and_misses_nothing(stack
 
 def test_on_slow_3g_the_live_page_is_usable_within_seconds(stack: Stack) -> None:
     # given: a live session with a pinned product, and a phone on slow 3G, nothing cached
-    w = world()
+    w = world(pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     page = stack.page(user("nok"), viewport=SMALL_PHONE)
     page.context.add_init_script(WATCH_PILL)
     cdp = page.context.new_cdp_session(page)

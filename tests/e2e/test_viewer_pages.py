@@ -6,12 +6,10 @@ Claim and Buy buttons are on screen without scrolling sideways."""
 import re
 from decimal import Decimal
 
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from coupons.models import Claim, ClaimStatus
 from orders.models import Order, OrderStatus
-from streams import services as streams
 from tests.e2e import steps
 from tests.e2e.stack import Stack
 from tests.integration.order_world import user, world
@@ -19,11 +17,8 @@ from tests.integration.order_world import user, world
 
 def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: Stack) -> None:
     # given: a live session with a pinned product (80.00 live, 100.00 in the shop)
-    w = world(shipping="40")
+    w = world(shipping="40", pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     viewer = user("nok")
     page = stack.page(viewer, viewport=steps.SMALL_PHONE)
     stack.open(page, f"/live/{session.pk}/")
@@ -86,10 +81,7 @@ def test_a_viewer_claims_a_dropped_coupon_and_buys_with_cash_on_delivery(stack: 
 
 def test_signed_out_viewer_watches_and_is_sent_to_sign_in_then_back(stack: Stack) -> None:
     # given: a live session with a pinned product
-    w = world()
-    streams.showcase_pin(
-        session=w["session"], actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
+    w = world(pinned=True)
     page = stack.page(viewport=steps.SMALL_PHONE)
     stack.open(page, f"/live/{w['session'].pk}/")
     page.wait_for_selector('[data-pill][data-state="live"]')

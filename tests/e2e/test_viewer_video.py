@@ -16,11 +16,8 @@ from tests.integration.order_world import user, world
 
 def test_a_viewer_sees_the_hosts_camera_on_the_live_page(stack: Stack) -> None:
     # given: a live session with a pinned product, and a viewer already on its page
-    w = world()
+    w = world(pinned=True)
     session = w["session"]
-    streams.showcase_pin(
-        session=session, actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
     page = stack.page(user("nok"), viewport=SMALL_PHONE)
     page.context.add_init_script(KEEP_PEERS)
     stack.open(page, f"/live/{session.pk}/")

@@ -36,7 +36,12 @@ def user(name: str, role: str = "viewer"):
     return made
 
 
-def world(*, stock: int = 40, allotment: int = 10, shipping: str = "0", **deal: Any) -> dict:
+def world(
+    *, stock: int = 40, allotment: int = 10, shipping: str = "0", pinned: bool = False,
+    **deal: Any,
+) -> dict:
+    """A farm with two products and a live session; ``allotment`` units of the first on its
+    showcase at 80.00, and that product ``pinned`` for the room."""
     now = timezone.now()
     host = user("host", "host")
     farm = catalog.farm_create(
@@ -57,6 +62,8 @@ def world(*, stock: int = 40, allotment: int = 10, shipping: str = "0", **deal: 
             session=session, actor=host, product=product, live_price=Decimal("80.00"),
             allotment=allotment, now=now, **deal,
         )  # fmt: skip
+    if pinned:
+        streams.showcase_pin(session=session, actor=host, product_id=product.pk, now=now)
     return {
         "host": host, "farm": farm, "product": product, "other": other, "session": session,
         "item": item,

@@ -17,9 +17,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client, override_settings
-from django.utils import timezone
 
-from streams import services as streams
 from tests.integration.order_world import user, world
 
 ROOT = Path(settings.BASE_DIR)
@@ -136,10 +134,7 @@ SCRIPT_TEXT = re.compile(r'\sdata-(msg|state)-([a-z-]+)="([^"]*)"')
 @pytest.fixture
 def live():
     """A live session with a pinned product, and a signed-in viewer."""
-    w = world()
-    streams.showcase_pin(
-        session=w["session"], actor=w["host"], product_id=w["product"].pk, now=timezone.now()
-    )
+    w = world(pinned=True)
     return {"session": w["session"].pk, "viewer": user("nok")}
 
 

@@ -63,13 +63,10 @@ def test_home_empty_states_name_what_is_missing():
 
 def test_live_page_renders_the_session_farm_origin_and_pinned_product_signed_out():
     # given: a live session on a poverty-county cooperative farm, a product pinned
-    w = world()
+    w = world(pinned=True)
     farm = w["farm"]
     type(farm).objects.filter(pk=farm.pk).update(
         poverty_county=True, cooperative="Pua Mango Co-op", shipping_fee=Decimal("40.00")
-    )
-    streams.showcase_pin(
-        session=w["session"], actor=w["host"], product_id=w["product"].pk, now=timezone.now()
     )
     # when: someone who is not signed in opens it
     response = Client().get(f"/live/{w['session'].pk}/", HTTP_ACCEPT_LANGUAGE="en")
