@@ -14,13 +14,27 @@ from server.clientaddr import client_address
 from server.errors import Conflict, Invalid, NotAuthenticated, RateLimited, service_error
 
 
-class ThrottledLoginMixin:
-    """``clean`` through ``services.user_authenticate``: the normalized lookup, the
-    per-address and per-username failure limits. ``retry_after_s`` tells the view to
-    answer ``status_code`` (429, or 503 while Redis is unreachable; server.accounts.views)."""
+class _Refusals:
+    """What a form tells its view when the service refused for a while: ``retry_after_s``
+    and ``status_code`` (429, or 503 while Redis is unreachable; server.accounts.views)."""
 
     retry_after_s: int | None = None
     status_code = 429
+
+    def unavailable(self, exc: Exception, message: str) -> forms.ValidationError:
+        """The page's sentence for a dependency that is down or too slow, never a 500;
+        ``exc`` itself when it is no such failure (a bug), for the caller to see."""
+        refusal = service_error(exc)
+        if refusal is None:
+            raise exc
+        self.retry_after_s = int(refusal.extra["retry_after_s"])
+        self.status_code = refusal.status
+        return forms.ValidationError(message, code="unavailable")
+
+
+class ThrottledLoginMixin(_Refusals):
+    """``clean`` through ``services.user_authenticate``: the normalized lookup, the
+    per-address and per-username failure limits."""
 
     def clean(self) -> dict[str, Any]:
         form: Any = self
@@ -43,14 +57,8 @@ class ThrottledLoginMixin:
             raise form.get_invalid_login_error() from None
         except Exception as exc:
             # Redis (the failure counts) down or too slow: the page says so, not a 500.
-            unavailable = service_error(exc)
-            if unavailable is None:
-                raise
-            self.retry_after_s = int(unavailable.extra["retry_after_s"])
-            self.status_code = unavailable.status
-            raise forms.ValidationError(
-                _("Logging in is briefly unavailable. Please try again in a few seconds."),
-                code="unavailable",
+            raise self.unavailable(
+                exc, _("Logging in is briefly unavailable. Please try again in a few seconds.")
             ) from None
         form.confirm_login_allowed(form.user_cache)
         return form.cleaned_data
@@ -64,18 +72,14 @@ class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     pass
 
 
-class RegisterForm(forms.Form):
+class RegisterForm(_Refusals, forms.Form):
     """Sign-up on our pages through ``services.user_register``, the API's service: the same
-    name rules, password rules and per-address sign-up limit. ``retry_after_s`` and
-    ``status_code`` work as in ``ThrottledLoginMixin`` (server.accounts.views)."""
+    name rules, password rules and per-address sign-up limit."""
 
     username = forms.CharField(label=_("Username"), max_length=150)
     display_name = forms.CharField(label=_("Display name"), max_length=100, required=False)
     password = forms.CharField(label=_("Password"), max_length=128, strip=False)
     role = forms.ChoiceField(label=_("I am here to"), choices=Role.choices, initial=Role.VIEWER)
-
-    retry_after_s: int | None = None
-    status_code = 429
 
     def __init__(self, *args: Any, request: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,13 +111,7 @@ class RegisterForm(forms.Form):
             if not fields:
                 raise forms.ValidationError(exc.message, code=exc.code) from None
         except Exception as exc:
-            unavailable = service_error(exc)
-            if unavailable is None:
-                raise
-            self.retry_after_s = int(unavailable.extra["retry_after_s"])
-            self.status_code = unavailable.status
-            raise forms.ValidationError(
-                _("Signing up is briefly unavailable. Please try again in a few seconds."),
-                code="unavailable",
+            raise self.unavailable(
+                exc, _("Signing up is briefly unavailable. Please try again in a few seconds.")
             ) from None
         return data
