@@ -23,21 +23,10 @@ from pathlib import Path
 import httpx
 
 from bench.media import clients
+from tests.e2e.stack import CHROMIUM_ARGS
 from tests.e2e.tunnel import tcp_to_unix
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # A WHEP player in the page: play for a few seconds, report what the decoder saw.
